@@ -82,7 +82,7 @@ const std::vector<binding>& bindings() {
            "Spec §9.1 (ESP-IDF sees VERSIONR = 0 right after reset)."),
       flag("phycfgr_status_zero_in_phy_reset", &quirks::phycfgr_status_zero_in_phy_reset, "U14",
            "While PHYCFGR.RST is held at 0 the status bits LNK/SPD/DPX read 0 (bits 7..3 as written); "
-           "off, they keep their last value.",
+           "off, LNK reads 0 and SPD/DPX keep their last value.",
            "Spec recommendation."),
       flag("mr_reserved_bits_read_back", &quirks::mr_reserved_bits_read_back, "drivers §9.5",
            "MR reserved bits 6, 2 and 0 read back what was written; off, they read 0.",

@@ -340,10 +340,11 @@ void w5500::write_common(std::uint16_t off, std::uint8_t v) {
     case access::ro:
       m_diag.guest_error("", "write of 0x{:02X} to read-only {} ignored", v, describe(0, off));
       return;
-    case access::w1c:
+    case access::w1c: {
+      const std::uint8_t before = m_common[off];
       m_common[off] &= static_cast<std::uint8_t>(~(v & r.write_mask));
-      update_irq();
-      return;
+      return interrupt_cleared(before != m_common[off]);
+    }
     case access::rw:
     case access::command:
     case access::latched: break;
@@ -366,10 +367,11 @@ void w5500::write_socket(int n, std::uint16_t off, std::uint8_t v) {
     case access::ro:
       m_diag.guest_error(sock_path(n), "write of 0x{:02X} to read-only {} ignored", v, describe(bsb_socket(n), off));
       return;
-    case access::w1c:
+    case access::w1c: {
+      const std::uint8_t before = s.regs[off];
       s.regs[off] &= static_cast<std::uint8_t>(~(v & r.write_mask));
-      update_irq();
-      return;
+      return interrupt_cleared(before != s.regs[off]);
+    }
     case access::command: return command_written(n, v);
     case access::latched: return write_latched(n, r, off - r.offset, v);
     case access::rw: break;
@@ -597,6 +599,19 @@ ps_t w5500::holdoff_time() const {
   if (level == 0 && m_cfg.quirk.intlevel_zero_no_holdoff) return 0;
   // IAWT = (INTLEVEL + 1) * 4 / 150 MHz = (INTLEVEL + 1) * 80000/3 ps.
   return ((level + 1ull) * 80000ull + 1) / 3;
+}
+
+void w5500::interrupt_cleared(bool cleared_something) {
+  // DS Figure 21: when the host clears an interrupt, INTn de-asserts even if another source is still
+  // pending, and re-asserts only after IAWT. With no hold-off the pin simply stays low.
+  if (cleared_something && !m_int_n) {
+    const ps_t holdoff = holdoff_time();
+    if (holdoff > 0) {
+      set_int_pin(true);
+      m_holdoff_until = m_sched.now() + holdoff;
+    }
+  }
+  update_irq();
 }
 
 void w5500::update_irq() {

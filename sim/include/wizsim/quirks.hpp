@@ -48,7 +48,8 @@ struct quirks {
   // U35 / spec §9.1: during RSTn low and until PLL lock, SPI reads return 0 and writes are ignored
   // (false: SPI answers throughout; writes made while RSTn is low are lost when it is released).
   bool spi_dead_during_reset = true;
-  // U14: while PHYCFGR.RST is held at 0, the status bits (LNK/SPD/DPX) read 0.
+  // U14: while PHYCFGR.RST is held at 0, the status bits (LNK/SPD/DPX) read 0 (false: LNK reads 0 and
+  // SPD/DPX keep their last value).
   bool phycfgr_status_zero_in_phy_reset = true;
   // notes/drivers.md §9.5: MR reserved bits 6, 2, 0 read back what was written (false: read 0).
   bool mr_reserved_bits_read_back = false;

@@ -135,6 +135,7 @@ class w5500 final : public register_port {
 
   void soft_reset();
   void update_irq();
+  void interrupt_cleared(bool cleared_something);
   void set_int_pin(bool level);
   ps_t holdoff_time() const;
 

@@ -1,5 +1,7 @@
 #include "wizsim/spi.hpp"
 
+#include <cstring>
+
 #include "wizsim/registers.hpp"
 
 namespace wizsim {
@@ -113,7 +115,12 @@ std::uint8_t spi_frontend::transfer(std::uint8_t mosi) {
     case phase::control: on_control(mosi); break;
     case phase::data:
       if (m_write) m_port.write(m_bsb, m_addr, mosi);
-      if (m_diag.tracing()) m_trace_data.push_back(m_write ? mosi : miso);
+      if (m_diag.tracing()) {
+        m_trace_data.push_back(m_write ? mosi : miso);
+        const block_kind k = decode_bsb(m_bsb).kind;
+        if (!m_write && (k == block_kind::common || k == block_kind::socket_regs))
+          m_diag.trace("reg_read", fmt::format(R"("reg":"{}","value":{})", m_port.describe(m_bsb, m_addr), miso));
+      }
       ++m_data_bytes;
       m_addr = static_cast<std::uint16_t>(m_addr + 1);  // 16-bit wrap (spec §2.7)
       if (m_om != 0 && --m_remaining == 0) {
@@ -130,15 +137,13 @@ void spi_frontend::frame(const std::uint8_t* mosi, std::uint8_t* miso, std::size
     m_diag.guest_error("spi", "burst frame started while CS was already low; ending the open frame first");
     cs(true);
   }
-  // Fast path: a VDM frame whose data phase has no side effects beyond plain memory (buffer blocks
-  // either way, register blocks when reading), with no event due before the frame ends and no trace to
-  // write. It does exactly what the byte loop would do, in one go.
+  // Fast path: a VDM frame whose data phase touches plain memory only (the port says so: buffers with
+  // storage, register reads), with no event due before the frame ends and no trace to write. It does
+  // exactly what the byte loop would do, in one go.
   if (n > 3 && (mosi[2] & 3) == 0 && !m_diag.tracing()) {
     const std::uint8_t bsb = static_cast<std::uint8_t>(mosi[2] >> 3);
     const bool write = (mosi[2] & 4) != 0;
-    const block_kind kind = decode_bsb(bsb).kind;
-    const bool plain = kind == block_kind::tx_buffer || kind == block_kind::rx_buffer ||
-                       (!write && kind != block_kind::reserved);
+    const bool plain = m_port.plain_access(bsb, write);
     const ps_t end = m_sched.now() + m_cs_fall_ps + n * m_byte_ps + m_cs_rise_ps;
     // cs(false) would start a fresh frame (it would not if an FDM frame is open and CS edges are
     // ignored in FDM by quirk).
@@ -148,8 +153,7 @@ void spi_frontend::frame(const std::uint8_t* mosi, std::uint8_t* miso, std::size
       const std::size_t len = n - 3;
       if (write) {
         m_port.write_block(bsb, addr, mosi + 3, len);
-        if (miso)
-          for (std::size_t i = 3; i < n; ++i) miso[i] = m_cfg.quirk.miso_during_write;
+        if (miso) std::memset(miso + 3, m_cfg.quirk.miso_during_write, len);
       } else if (miso) {
         m_port.read_block(bsb, addr, miso + 3, len);
       }

@@ -263,7 +263,7 @@ void w5500::write_block(std::uint8_t bsb, std::uint16_t offset, const std::uint8
   const block_ref b = decode_bsb(bsb);
   const bool tx = b.kind == block_kind::tx_buffer;
   const region* r = tx ? &m_layout_tx[b.socket] : b.kind == block_kind::rx_buffer ? &m_layout_rx[b.socket] : nullptr;
-  if (!m_alive || !r || r->size == 0 || m_diag.tracing()) {
+  if (!m_alive || !r || r->size == 0) {
     register_port::write_block(bsb, offset, in, n);
     return;
   }
@@ -277,6 +277,18 @@ void w5500::write_block(std::uint8_t bsb, std::uint16_t offset, const std::uint8
     n -= run;
     offset = static_cast<std::uint16_t>(offset + run);
   }
+}
+
+bool w5500::plain_access(std::uint8_t bsb, bool write) const {
+  const block_ref b = decode_bsb(bsb);
+  switch (b.kind) {
+    case block_kind::common:
+    case block_kind::socket_regs: return !write;  // register writes have side effects
+    case block_kind::tx_buffer: return m_layout_tx[b.socket].size != 0;
+    case block_kind::rx_buffer: return m_layout_rx[b.socket].size != 0;
+    case block_kind::reserved: break;  // logged once per frame by the front-end
+  }
+  return false;
 }
 
 std::string w5500::describe(std::uint8_t bsb, std::uint16_t offset) const {

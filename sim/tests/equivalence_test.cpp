@@ -6,6 +6,7 @@
 // hold-off, PHY and PLL events) inside frames, so a fast path that skips events would be caught.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
@@ -112,7 +113,7 @@ class stream_gen {
   }
 
   std::uint8_t buffer_size_value() {
-    static const std::uint8_t v[] = {0, 1, 2, 4, 8, 16, 2, 2, 1, 4, 3, 32, 0xFF};
+    static const std::uint8_t v[] = {1, 2, 4, 8, 16, 2, 2, 1, 4, 2, 0, 3, 32};
     return v[m_r.below(sizeof v)];
   }
 
@@ -439,6 +440,11 @@ void run_random_equivalence(const chip_config& cfg, std::uint64_t seed, std::siz
   }
   expect_same_miso(burst, bytes, steps);
   expect_same_state(burst, bytes);
+  // The stream must have done real work: frames of every kind, buffer bursts, chip events.
+  EXPECT_GT(burst.chip.spi().stats().frames, frames);
+  EXPECT_GT(burst.chip.spi().stats().bytes, frames * 200);
+  EXPECT_GT(burst.chip.spi().stats().aborted_frames, 0u);
+  EXPECT_FALSE(burst.int_edges.empty());
   probe_hidden_state(burst, bytes);
 }
 
@@ -453,8 +459,8 @@ bytes_t fdm_frame(std::uint8_t bsb, std::uint16_t addr, bool write, const bytes_
 }  // namespace
 
 TEST(spi_equivalence, byte_contract_and_burst_agree_on_random_streams) {
-  for (std::uint64_t seed : {1ull, 2ull, 3ull, 0xC0FFEEull, 0x5EED5EEDull, 42ull})
-    run_random_equivalence(chip_config{}, seed, 700);
+  for (std::uint64_t seed : {1ull, 2ull, 3ull, 4ull, 0xC0FFEEull, 0x5EED5EEDull, 42ull, 1234567ull})
+    run_random_equivalence(chip_config{}, seed, 1500);
 }
 
 TEST(spi_equivalence, agree_on_random_streams_at_80mhz_with_zero_command_latency_and_odd_fill_bytes) {
@@ -521,6 +527,57 @@ TEST(spi_equivalence, trace_and_log_lines_are_identical_on_random_streams) {
         break;
       }
   }
+}
+
+TEST(spi_equivalence, log_lines_are_identical_on_random_streams_with_logging_but_no_trace) {
+  // Logging alone (unlike tracing) leaves the burst call's fast path on, so this compares the fast path's
+  // log output, virtual-time stamps included, with the byte loop's.
+  for (std::uint64_t seed : {9ull, 10ull, 0xABCDEFull}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    const std::vector<step> steps = stream_gen(seed).make(400);
+    rig burst(chip_config{}), bytes(chip_config{});
+    std::vector<std::string> log_a, log_b;
+    burst.chip.log().set_log_sink([&](std::string_view l) { log_a.emplace_back(l); }, log_level::debug);
+    bytes.chip.log().set_log_sink([&](std::string_view l) { log_b.emplace_back(l); }, log_level::debug);
+    for (const step& s : steps) {
+      apply(burst, s, path::burst);
+      apply(bytes, s, path::bytes);
+    }
+    expect_same_miso(burst, bytes, steps);
+    expect_same_state(burst, bytes);
+    EXPECT_FALSE(log_a.empty());
+    EXPECT_EQ(log_a.size(), log_b.size());
+    for (std::size_t i = 0; i < std::min(log_a.size(), log_b.size()); ++i)
+      if (log_a[i] != log_b[i]) {
+        ADD_FAILURE() << "log line " << i << " differs:\n burst: " << log_a[i] << "\n bytes: " << log_b[i];
+        break;
+      }
+  }
+}
+
+TEST(spi_equivalence, guest_error_from_a_buffer_burst_is_stamped_with_the_same_time_in_both_paths) {
+  // Socket 4's TX buffer is set to 0 KB; a 4-byte burst write to it is dropped byte by byte with a guest
+  // error each. The byte loop logs each byte when it completes on the wire; the burst call must too.
+  std::vector<std::string> lines[2];
+  int i = 0;
+  for (path p : {path::burst, path::bytes}) {
+    rig r{chip_config{}};
+    bytes_t f;
+    put_header(f, bsb_socket(4), 0x001F, true, op_mode::vdm);
+    f.push_back(0);
+    send_frame(r, f, p);
+    ASSERT_EQ(r.chip.tx_buffer_size(4), 0u);
+    r.sched.advance_by(us(10));
+    r.chip.log().set_log_sink([&lines, i](std::string_view l) { lines[i].emplace_back(l); }, log_level::debug);
+    f.clear();
+    put_header(f, bsb_tx(4), 0x0000, true, op_mode::vdm);
+    f.insert(f.end(), {1, 2, 3, 4});
+    send_frame(r, f, p);
+    EXPECT_EQ(r.chip.log().counters().guest_errors, 4u);
+    ++i;
+  }
+  ASSERT_EQ(lines[1].size(), 4u);
+  EXPECT_EQ(lines[0], lines[1]);
 }
 
 TEST(spi_equivalence, tracing_and_logging_do_not_change_behaviour) {

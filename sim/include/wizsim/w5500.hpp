@@ -82,6 +82,7 @@ class w5500 final : public register_port {
   void read_block(std::uint8_t bsb, std::uint16_t offset, std::uint8_t* out, std::size_t n) const override;
   void write_block(std::uint8_t bsb, std::uint16_t offset, const std::uint8_t* in, std::size_t n) override;
   bool responsive() const override { return m_alive; }
+  bool plain_access(std::uint8_t bsb, bool write) const override;
   std::string describe(std::uint8_t bsb, std::uint16_t offset) const override;
 
   // ---- Chip-side events (network engine, harness, tests) -------------------------------------------

@@ -3,6 +3,8 @@
 // lines have the documented shape and every trace line is one valid JSON object.
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <cctype>
 #include <cstdint>
 #include <map>
@@ -41,17 +43,7 @@ struct rig {
   }
 };
 
-bytes_t xfer(w5500& chip, const bytes_t& mosi, spi_path p = spi_path::burst) {
-  bytes_t miso(mosi.size());
-  if (p == spi_path::burst) {
-    chip.frame(mosi.data(), miso.data(), mosi.size());
-  } else {
-    chip.cs(false);
-    for (std::size_t i = 0; i < mosi.size(); ++i) miso[i] = chip.transfer(mosi[i]);
-    chip.cs(true);
-  }
-  return miso;
-}
+using wizsim::test::xfer;
 
 // A read frame to reserved block 0x04 (control byte 0x20): one guest error, no other effect.
 void reserved_read(w5500& chip) { xfer(chip, {0x00, 0x00, control_byte(0x04, false), 0x00}); }

@@ -5,6 +5,8 @@
 // rejected at construction with std::invalid_argument (diag.hpp: "bugs or bad configuration throw").
 #include <gtest/gtest.h>
 
+#include "test_util.hpp"
+
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -42,18 +44,7 @@ bytes_t header(std::uint8_t bsb, std::uint16_t addr, bool write, op_mode om = op
   return {u8(addr >> 8), u8(addr), control_byte(bsb, write, om)};
 }
 
-// One CS frame through the byte contract or the burst call; returns MISO.
-bytes_t xfer(w5500& chip, const bytes_t& mosi, spi_path p) {
-  bytes_t miso(mosi.size());
-  if (p == spi_path::burst) {
-    chip.frame(mosi.data(), miso.data(), mosi.size());
-  } else {
-    chip.cs(false);
-    for (std::size_t i = 0; i < mosi.size(); ++i) miso[i] = chip.transfer(mosi[i]);
-    chip.cs(true);
-  }
-  return miso;
-}
+using wizsim::test::xfer;
 
 // Everything the host can see, read without side effects through the register port.
 struct image {

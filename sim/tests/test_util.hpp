@@ -30,6 +30,12 @@ struct bench {
   std::uint64_t guest_errors() const { return chip.log().counters().guest_errors; }
 };
 
+// One CS frame through the burst call or the byte contract; returns MISO.
+inline std::vector<std::uint8_t> xfer(w5500& chip, const std::vector<std::uint8_t>& mosi,
+                                      spi_path path = spi_path::burst) {
+  return spi_host(chip, path).raw(mosi);
+}
+
 inline std::vector<std::uint8_t> bytes(std::initializer_list<int> v) {
   std::vector<std::uint8_t> out;
   for (int b : v) out.push_back(static_cast<std::uint8_t>(b));

@@ -1,5 +1,7 @@
 #include "wizsim/w5500.hpp"
 
+#include "net_engine.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
@@ -34,11 +36,6 @@ const block_maps& maps() {
 
 bool legal_buffer_size(std::uint8_t kb) {
   return kb == 0 || kb == 1 || kb == 2 || kb == 4 || kb == 8 || kb == 16;
-}
-
-void put16(std::uint8_t* p, std::uint16_t v) {
-  p[0] = static_cast<std::uint8_t>(v >> 8);
-  p[1] = static_cast<std::uint8_t>(v);
 }
 
 // The socket state funnel's table of allowed transitions (spec §6.2, §6.3). Anything else is a model bug.
@@ -109,6 +106,7 @@ w5500::w5500(scheduler& sched, chip_config cfg)
       m_spi(*this, sched, m_cfg, m_diag),
       m_tx_ram(new std::uint8_t[buffer_ram_size]()),
       m_rx_ram(new std::uint8_t[buffer_ram_size]()) {
+  m_net = std::make_unique<net_engine>(*this);
   power_on_reset();
 }
 
@@ -152,6 +150,7 @@ void w5500::reset_registers(bool keep_phy) {
   }
   recompute_layout();
   for (int n = 0; n < num_sockets; ++n) sync_pointers(n);
+  if (m_net) m_net->reset();
   m_sched.cancel(m_int_event);
   m_int_event = {};
   m_holdoff_until = 0;
@@ -505,9 +504,12 @@ void w5500::execute_command(int n) {
       if (!ok) return ignored();
       s.tx_wr = s.tx_wr_host;  // SEND commits the host's write pointer (spec §5.2)
       sync_pointers(n);
-      m_diag.unimplemented(sock_path(n), "{}: the network engine is not modelled yet; {} byte(s) stay queued",
-                           command_name(cmd), static_cast<std::uint16_t>(s.tx_wr - s.tx_rd));
-      return;
+      if (sr == SOCK_ESTABLISHED || sr == SOCK_CLOSE_WAIT) {
+        m_diag.unimplemented(sock_path(n), "SEND: the TCP engine is not modelled yet; {} byte(s) stay queued",
+                             static_cast<std::uint16_t>(s.tx_wr - s.tx_rd));
+        return;
+      }
+      return m_net->send(n, cmd == Sn_CR_SEND_MAC);
     }
     case Sn_CR_CONNECT:
       if (sr != SOCK_INIT) return ignored();
@@ -565,6 +567,7 @@ void w5500::cmd_open(int n) {
 
 void w5500::cmd_close(int n, const char* why) {
   socket& s = m_sock[n];
+  m_net->socket_closed(n);
   if (m_cfg.quirk.close_clears_sn_ir && s.regs[Sn_IR]) {
     s.regs[Sn_IR] = 0;
     update_irq();
@@ -697,6 +700,7 @@ void w5500::set_phy_status(std::uint8_t status) {
                up ? fmt::format(" {} Mb/s {} duplex", status & PHY_SPD ? 100 : 10, status & PHY_DPX ? "full" : "half")
                   : std::string());
     if (m_diag.tracing()) m_diag.trace("phy", fmt::format(R"("link":{},"phycfgr":{})", up ? 1 : 0, m_common[PHYCFGR]));
+    if (m_net) m_net->link_changed(up);
   }
 }
 
@@ -750,5 +754,16 @@ void w5500::set_cable(bool connected) {
   }
   if (m_alive) phy_restart("cable connected");
 }
+
+}  // namespace wizsim
+
+// ---- Ethernet port ---------------------------------------------------------------------------------------
+
+namespace wizsim {
+
+void w5500::on_transmit(std::function<void(const wire_frame&)> cb) { m_net->on_transmit = std::move(cb); }
+void w5500::receive(const std::uint8_t* frame, std::size_t n) { m_net->receive(frame, n); }
+std::size_t w5500::tx_queue_depth() const { return m_net->tx_queue_depth(); }
+const net_stats& w5500::network_stats() const { return m_net->stats(); }
 
 }  // namespace wizsim

@@ -53,6 +53,18 @@ struct quirks {
   bool phycfgr_status_zero_in_phy_reset = true;
   // notes/drivers.md §9.5: MR reserved bits 6, 2, 0 read back what was written (false: read 0).
   bool mr_reserved_bits_read_back = false;
+  // notes/drivers.md §9.1: a UDP socket accepts unicast datagrams addressed to any IP while SIPR is
+  // 0.0.0.0 (DHCP servers unicast the OFFER to the offered address).
+  bool udp_accept_any_ip_when_sipr_zero = true;
+  // U25: a unicast UDP datagram for a port no socket has open is answered with ICMP port-unreachable.
+  bool icmp_unreachable_for_closed_udp_port = true;
+  // U26: a UDP SEND that ends in ARP timeout discards its data (TX_RD jumps to TX_WR, as on MAME's W5100).
+  bool arp_timeout_discards_udp_data = true;
+  // U28: MACRAW socket 0 also receives frames consumed by hardware UDP/TCP sockets (off: only frames no
+  // hardware socket consumed, plus the ARP/ICMP frames the chip answered itself, as MAME's W5100 does).
+  bool macraw_sees_socket_frames = false;
+  // U28: MACRAW frames shorter than 60 bytes are zero-padded to 60 on transmit.
+  bool macraw_pads_short_frames = true;
   // U36: link-up time after PHY reset / cable connect, autonegotiation modes.
   ps_t autoneg_ps = ms(1500);
   // U36: link-up time in forced (non-autonegotiation) modes.

@@ -10,6 +10,7 @@
 
 #include "wizsim/config.hpp"
 #include "wizsim/diag.hpp"
+#include "wizsim/packet.hpp"
 #include "wizsim/register_port.hpp"
 #include "wizsim/registers.hpp"
 #include "wizsim/scheduler.hpp"
@@ -51,6 +52,13 @@ enum : std::uint8_t { Sn_IR_CON = 0x01, Sn_IR_DISCON = 0x02, Sn_IR_RECV = 0x04, 
 enum : std::uint8_t { IR_MP = 0x10, IR_PPPoE = 0x20, IR_UNREACH = 0x40, IR_CONFLICT = 0x80 };
 
 const char* socket_state_name(std::uint8_t sr);
+class net_engine;
+
+struct net_stats {
+  std::uint64_t tx_frames = 0;
+  std::uint64_t rx_frames = 0;
+  std::uint64_t rx_dropped = 0;  // malformed, filtered, bad checksum, no room, link down
+};
 const char* command_name(std::uint8_t cr);
 
 class w5500 final : public register_port {
@@ -85,6 +93,23 @@ class w5500 final : public register_port {
   bool plain_access(std::uint8_t bsb, bool write) const override;
   std::string describe(std::uint8_t bsb, std::uint16_t offset) const override;
 
+  // ---- Ethernet port ---------------------------------------------------------------------------------
+  // A frame as it crossed the wire: Ethernet header onward, no preamble, no FCS; `start` and `end` are
+  // the virtual times of its first and last bit at the PHY's speed.
+  struct wire_frame {
+    octets data;
+    ps_t start;
+    ps_t end;
+  };
+  // Called when a frame the chip sends has fully left the PHY (at `end`).
+  void on_transmit(std::function<void(const wire_frame&)> cb);
+  // A frame arriving from the wire now (Ethernet header onward, no FCS).
+  void receive(const std::uint8_t* frame, std::size_t n);
+  void receive(const octets& frame) { receive(frame.data(), frame.size()); }
+  // Frames waiting for or in transmission (a stalled link keeps them here).
+  std::size_t tx_queue_depth() const;
+  const net_stats& network_stats() const;
+
   // ---- Chip-side events (network engine, harness, tests) -------------------------------------------
   // Latch common interrupt bits (IR[7:4]) / socket interrupt bits (Sn_IR[4:0]) and update INTn.
   void raise_ir(std::uint8_t bits);
@@ -100,12 +125,16 @@ class w5500 final : public register_port {
   std::uint32_t tx_buffer_base(int n) const { return m_layout_tx[n].base; }
   std::uint32_t rx_buffer_base(int n) const { return m_layout_rx[n].base; }
 
+  std::uint16_t tx_rd(int n) const { return m_sock[n].tx_rd; }
+  std::uint16_t rx_wr(int n) const { return m_sock[n].rx_wr; }
+
   const chip_config& config() const { return m_cfg; }
   scheduler& sched() { return m_sched; }
   diag& log() { return m_diag; }
   const diag& log() const { return m_diag; }
 
  private:
+  friend class net_engine;
   struct socket {
     std::array<std::uint8_t, socket_block_size> regs{};  // byte image that reads return
     std::uint8_t mode = 0;           // Sn_MR latched at OPEN
@@ -172,6 +201,7 @@ class w5500 final : public register_port {
   ps_t m_holdoff_until = 0;
   scheduler::event_id m_int_event{};
   std::function<void(bool)> m_int_cb;
+  std::unique_ptr<net_engine> m_net;  // last: destroyed first, while the chip is still whole
 };
 
 }  // namespace wizsim

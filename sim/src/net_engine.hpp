@@ -1,0 +1,105 @@
+// The chip's hardwired network engine (spec §6): Ethernet port with wire timing, ARP, IPv4, ICMP, UDP
+// and MACRAW. Private to sim/: the chip owns one and forwards commands and frames to it.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <functional>
+
+#include "wizsim/packet.hpp"
+#include "wizsim/scheduler.hpp"
+#include "wizsim/w5500.hpp"
+
+namespace wizsim {
+
+class net_engine {
+ public:
+  explicit net_engine(w5500& chip);
+  ~net_engine();
+
+  // ---- from the command layer ----
+  void send(int n, bool with_mac);  // SEND / SEND_MAC on a UDP or MACRAW socket
+  void socket_closed(int n);        // CLOSE, re-OPEN, reset: cancel the socket's timers and sends
+  void reset();                     // chip reset: drop everything queued
+  void link_changed(bool up);
+
+  // ---- Ethernet port ----
+  void receive(const std::uint8_t* frame, std::size_t n);
+  void transmit(octets frame, std::function<void()> done);
+  std::size_t tx_queue_depth() const { return m_txq.size() + (m_tx_busy ? 1 : 0); }
+  ps_t wire_time(std::size_t frame_len) const;
+  std::function<void(const w5500::wire_frame&)> on_transmit;
+  const net_stats& stats() const { return m_stats; }
+
+ private:
+  struct pending_tx {
+    octets frame;
+    std::function<void()> done;
+  };
+  struct sock_state {
+    // ARP cache (spec §6.4): the MAC in Sn_DHAR is reused while DIPR is unchanged.
+    bool arp_valid = false;
+    ip4_addr arp_ip = 0;
+    // ARP resolution in progress.
+    bool arp_busy = false;
+    ip4_addr arp_target = 0;  // next hop being resolved
+    ip4_addr arp_for = 0;     // destination IP it is resolved for
+    int arp_sent = 0;
+    scheduler::event_id arp_timer{};
+    std::function<void(bool)> arp_done;
+    // SEND in progress: [tx_rd, send_end) is being transmitted.
+    bool sending = false;
+    std::uint16_t send_end = 0;
+    std::uint64_t generation = 0;  // bumps on close so stale completions are ignored
+  };
+
+  // chip access
+  ip4_addr sipr() const;
+  ip4_addr subr() const;
+  ip4_addr gar() const;
+  mac_addr shar() const;
+  ip4_addr sn_dipr(int n) const;
+  std::uint16_t sn_port(int n) const;
+  std::uint16_t sn_dport(int n) const;
+  mac_addr sn_dhar(int n) const;
+  void set_sn_dhar(int n, const mac_addr& m);
+  std::uint8_t sn_sr(int n) const;
+  std::uint8_t sn_mr(int n) const;
+  ps_t rtr_period() const;
+  int rcr() const;
+  bool is_broadcast(ip4_addr a) const;
+
+  // ARP
+  void resolve(int n, ip4_addr dst, std::function<void(bool)> done);
+  void arp_request_tick(int n);
+  void handle_arp(const eth_view& eth);
+
+  // IPv4 and above; return true when a hardware socket consumed the frame
+  bool handle_ipv4(const eth_view& eth);
+  void handle_icmp(const eth_view& eth, const ipv4_view& ip);
+  bool handle_udp(const eth_view& eth, const ipv4_view& ip);
+  void send_ip(const mac_addr& dst_mac, ipv4_fields h, const octets& payload, std::function<void()> done);
+  ipv4_fields ip_header_for(int n, ip4_addr dst, std::uint8_t proto);
+
+  // sockets
+  void udp_send(int n, bool with_mac);
+  void udp_transmit(int n, const mac_addr& dst_mac, ip4_addr dip, std::uint16_t dport);
+  void macraw_send(int n);
+  void send_complete(int n, std::uint64_t generation, bool ok);
+  octets tx_data(int n, std::uint16_t from, std::uint16_t to) const;
+  bool rx_store(int n, const std::uint8_t* head, std::size_t head_len, const std::uint8_t* data, std::size_t len);
+  void macraw_deliver(const std::uint8_t* frame, std::size_t n);
+
+  void start_next_tx();
+
+  w5500& m_chip;
+  scheduler& m_sched;
+  std::array<sock_state, num_sockets> m_sock{};
+  std::deque<pending_tx> m_txq;
+  bool m_tx_busy = false;
+  scheduler::event_id m_tx_event{};
+  std::uint16_t m_ip_id = 0;
+  net_stats m_stats;
+};
+
+}  // namespace wizsim

@@ -27,6 +27,7 @@ net_engine::net_engine(w5500& chip) : m_chip(chip), m_sched(chip.m_sched) {}
 net_engine::~net_engine() {
   m_sched.cancel(m_tx_event);
   for (auto& s : m_sock) m_sched.cancel(s.arp_timer);
+  for (int n = 0; n < num_sockets; ++n) tcp_reset_tcb(n);
 }
 
 // ---- chip register access ----------------------------------------------------------------------------------
@@ -120,6 +121,7 @@ void net_engine::socket_closed(int n) {
   s.sending = false;
   s.arp_valid = false;  // a new socket instance resolves afresh
   ++s.generation;
+  tcp_reset_tcb(n);
 }
 
 void net_engine::receive(const std::uint8_t* frame, std::size_t len) {
@@ -254,9 +256,7 @@ bool net_engine::handle_ipv4(const eth_view& eth) {
       if (to_us || bcast || any_ok) return handle_udp(eth, *ip);
       return false;
     case ip_proto_tcp:
-      if (to_us) d.unimplemented("net", "TCP segment from {} dropped: the TCP engine is not modelled yet",
-                                 to_string(ip->h.src));
-      return false;
+      return to_us && handle_tcp(eth, *ip);
     default:
       return false;
   }

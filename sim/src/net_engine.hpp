@@ -92,6 +92,47 @@ class net_engine {
 
   void start_next_tx();
 
+  // ---- TCP (tcp.cpp; spec §6.3, §3.4) ----
+ public:
+  void tcp_command(int n, std::uint8_t cmd);  // LISTEN (state only), CONNECT, DISCON, SEND, SEND_KEEP
+  void tcp_recv_committed(int n);             // RECV freed RX space: window update
+ private:
+  struct tcb {
+    std::uint32_t iss = 0, snd_una = 0, snd_nxt = 0, rcv_nxt = 0;
+    std::uint32_t snd_wnd = 0;       // peer's advertised window
+    std::uint16_t mss = 1460;        // effective MSS
+    std::uint16_t adv_wnd = 0;       // window we last advertised
+    bool syn_acked = false;
+    bool fin_pending = false;        // DISCON: FIN goes after the queued data
+    bool fin_sent = false;
+    std::uint32_t fin_seq = 0;
+    bool send_ok_pending = false;    // a SEND whose data has not all left yet
+    bool data_exchanged = false;     // keep-alive needs one byte sent or received
+    bool keepalive_out = false;      // a keep-alive probe awaits its ACK
+    int retries = 0;
+    scheduler::event_id rto_timer{}, ack_timer{}, keep_timer{};
+    bool ack_delayed = false;
+  };
+  bool handle_tcp(const eth_view& eth, const ipv4_view& ip);
+  void tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip, const tcp_view& seg);
+  void tcp_listen_syn(int n, const eth_view& eth, const ipv4_view& ip, const tcp_view& seg);
+  void tcp_send_rst_for(const eth_view& eth, const ipv4_view& ip, const tcp_view& seg);
+  void tcp_emit(int n, std::uint8_t flags, std::uint32_t seq, const octets& payload, std::function<void()> done = nullptr);
+  void tcp_output(int n);
+  void tcp_arm_rto(int n);
+  void tcp_rto_expired(int n);
+  void tcp_ack_now(int n);
+  void tcp_schedule_ack(int n);
+  void tcp_arm_keepalive(int n);
+  void tcp_established(int n, const char* why);
+  void tcp_drop(int n, std::uint8_t ir_bits, const char* why);
+  void tcp_reset_tcb(int n);
+  std::uint16_t tcp_window(int n) const;
+  std::uint16_t tcp_own_mss(int n) const;
+  ps_t tcp_backoff(int k) const;
+  std::array<tcb, num_sockets> m_tcb{};
+ private:
+
   w5500& m_chip;
   scheduler& m_sched;
   std::array<sock_state, num_sockets> m_sock{};

@@ -495,7 +495,9 @@ void w5500::execute_command(int n) {
     case Sn_CR_RECV:
       if (sr == SOCK_CLOSED) return ignored();
       s.rx_rd = s.rx_rd_host;  // commit the host's read pointer, freeing RX space
-      return sync_pointers(n);
+      sync_pointers(n);
+      if ((s.mode & 0x0F) == Sn_MR_TCP) m_net->tcp_recv_committed(n);
+      return;
     case Sn_CR_SEND:
     case Sn_CR_SEND_MAC: {
       const bool ok = cmd == Sn_CR_SEND_MAC ? sr == SOCK_UDP
@@ -504,22 +506,16 @@ void w5500::execute_command(int n) {
       if (!ok) return ignored();
       s.tx_wr = s.tx_wr_host;  // SEND commits the host's write pointer (spec §5.2)
       sync_pointers(n);
-      if (sr == SOCK_ESTABLISHED || sr == SOCK_CLOSE_WAIT) {
-        m_diag.unimplemented(sock_path(n), "SEND: the TCP engine is not modelled yet; {} byte(s) stay queued",
-                             static_cast<std::uint16_t>(s.tx_wr - s.tx_rd));
-        return;
-      }
+      if (sr == SOCK_ESTABLISHED || sr == SOCK_CLOSE_WAIT) return m_net->tcp_command(n, Sn_CR_SEND);
       return m_net->send(n, cmd == Sn_CR_SEND_MAC);
     }
     case Sn_CR_CONNECT:
       if (sr != SOCK_INIT) return ignored();
-      m_diag.unimplemented(sock_path(n), "CONNECT: the TCP engine is not modelled yet; socket stays INIT");
-      return;
+      return m_net->tcp_command(n, cmd);
     case Sn_CR_DISCON:
     case Sn_CR_SEND_KEEP:
       if (sr != SOCK_ESTABLISHED && sr != SOCK_CLOSE_WAIT) return ignored();
-      m_diag.unimplemented(sock_path(n), "{}: the TCP engine is not modelled yet", command_name(cmd));
-      return;
+      return m_net->tcp_command(n, cmd);
     default:
       m_diag.guest_error(sock_path(n), "unknown command 0x{:02X}; accepted and ignored", cmd);
       return;

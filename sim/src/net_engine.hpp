@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 
 #include "wizsim/packet.hpp"
 #include "wizsim/scheduler.hpp"
@@ -92,6 +93,24 @@ class net_engine {
 
   void start_next_tx();
 
+  // ---- multicast / IGMP / WOL (net_engine.cpp; spec §3.1, §4.1, §6.2, §6.5, U26) ----
+ public:
+  void udp_opened(int n);      // a UDP socket became SOCK_UDP: with MULTI, latch the group and send the join
+  void socket_closing(int n);  // CLOSE (or re-OPEN) of socket n: IGMPv2 leave for a joined v2 group
+ private:
+  struct mcast_group {
+    bool joined = false;  // socket n is a UDP MULTI socket that sent its join
+    bool v1 = false;      // Sn_MR.MC latched at OPEN: IGMPv1 reports, no leave
+    ip4_addr ip = 0;      // Sn_DIPR latched at OPEN
+    mac_addr mac{};       // Sn_DHAR latched at OPEN
+  };
+  bool mcast_mac_accepted(const mac_addr& dst) const;  // receive filter for 01:00:5E:... frames
+  bool mcast_ip_joined(ip4_addr dst) const;
+  void igmp_send(int n, std::uint8_t type, ip4_addr dst, const mac_addr& dst_mac);
+  void handle_igmp(const eth_view& eth, const ipv4_view& ip);
+  void wol_check(const std::uint8_t* payload, std::size_t len);
+  std::array<mcast_group, num_sockets> m_mcast{};
+
   // ---- TCP (tcp.cpp; spec §6.3, §3.4) ----
  public:
   void tcp_command(int n, std::uint8_t cmd);  // LISTEN (state only), CONNECT, DISCON, SEND, SEND_KEEP
@@ -109,6 +128,7 @@ class net_engine {
     bool send_ok_pending = false;    // a SEND whose data has not all left yet
     bool data_exchanged = false;     // keep-alive needs one byte sent or received
     bool keepalive_out = false;      // a keep-alive probe awaits its ACK
+    std::map<std::uint32_t, octets> ooo;  // out-of-order segments by sequence number (quirk)
     int retries = 0;
     scheduler::event_id rto_timer{}, ack_timer{}, keep_timer{};
     bool ack_delayed = false;

@@ -62,7 +62,7 @@ const reg_desc register_table_data[] = {
   {"Sn_RX_WR",       reg_id::Sn_RX_WR,   S, 0x002A, 2,      0x0000,         access::ro,       0x00, 0,    0,    F,  "RX write pointer (chip-owned)"},
   {"Sn_IMR",         reg_id::Sn_IMR,     S, 0x002C, 1,      0xFF,           access::rw,       0xFF, 0,    0,    F,  "Socket interrupt mask for Sn_IR"},
   {"Sn_FRAG",        reg_id::Sn_FRAG,    S, 0x002D, 2,      0x4000,         access::rw,       0xFF, 0,    0,    F,  "IP flags and fragment offset (0x4000 = DF)"},
-  {"Sn_KPALVTR",     reg_id::Sn_KPALVTR, S, 0x002F, 1,      0x00,           access::rw,       0xFF, 0,    0,    SO, "Keep-alive timer, unit 5 s"},
+  {"Sn_KPALVTR",     reg_id::Sn_KPALVTR, S, 0x002F, 1,      0x00,           access::rw,       0xFF, 0,    0,    F,  "Keep-alive timer, unit 5 s"},
   {"reserved",       reg_id::none,       S, 0x0030, 0xFFD0, 0,              access::reserved, 0x00, 0,    0,    F,  "Reserved (to 0xFFFF)"},
 };
 // clang-format on

@@ -335,6 +335,7 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
   auto& cs = m_chip.m_sock[n];
   const auto& h = seg.h;
   const std::uint8_t sr = sn_sr(n);
+  const std::uint8_t rst_bits = m_chip.m_cfg.quirk.tcp_rst_raises_discon ? Sn_IR_DISCON : 0;
 
   if (sr == SOCK_SYNSENT) {
     const bool ack_ok = (h.flags & TCP_ACK) && h.ack == t.snd_nxt;
@@ -343,7 +344,7 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
       return;
     }
     if (h.flags & TCP_RST) {
-      if (ack_ok) tcp_drop(n, Sn_IR_DISCON, "connection refused (RST)");
+      if (ack_ok) tcp_drop(n, rst_bits, "connection refused (RST)");
       return;
     }
     if ((h.flags & TCP_SYN) && ack_ok) {
@@ -365,7 +366,7 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
   // Cross-state checks first (lwIP order): RST, then SYN, then ACK.
   if (h.flags & TCP_RST) {
     const std::uint32_t wnd = std::max<std::uint32_t>(t.adv_wnd, 1);
-    if (!seq_lt(h.seq, t.rcv_nxt) && seq_lt(h.seq, t.rcv_nxt + wnd)) tcp_drop(n, Sn_IR_DISCON, "RST received");
+    if (!seq_lt(h.seq, t.rcv_nxt) && seq_lt(h.seq, t.rcv_nxt + wnd)) tcp_drop(n, rst_bits, "RST received");
     return;
   }
   if (h.flags & TCP_SYN) {
@@ -434,7 +435,11 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
       }
     }
     if (len > 0 && seq != t.rcv_nxt) {
-      in_order = false;  // out of order: dropped, ACK what we have (quirk-free default: no queueing)
+      // Out of order: kept for later when the quirk says so, else dropped; ACK what we have.
+      if (m_chip.m_cfg.quirk.tcp_keep_out_of_order && seq_gt(seq, t.rcv_nxt) &&
+          seq - t.rcv_nxt + len <= tcp_window(n))
+        t.ooo[seq] = octets(data, data + len);
+      in_order = false;
       len = 0;
     }
     if (len > 0) {
@@ -446,6 +451,20 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
         rx_store(n, nullptr, 0, data, len);
         t.rcv_nxt += static_cast<std::uint32_t>(len);
         t.data_exchanged = true;
+        // Kept out-of-order segments that now connect (quirk tcp_keep_out_of_order).
+        for (auto it = t.ooo.begin(); it != t.ooo.end();) {
+          const std::uint32_t s0 = it->first;
+          const std::uint32_t s1 = s0 + static_cast<std::uint32_t>(it->second.size());
+          if (seq_gt(s0, t.rcv_nxt)) break;
+          if (seq_gt(s1, t.rcv_nxt)) {
+            const std::uint32_t skip = t.rcv_nxt - s0;
+            const std::size_t k = it->second.size() - skip;
+            if (k > tcp_window(n)) break;
+            rx_store(n, nullptr, 0, it->second.data() + skip, k);
+            t.rcv_nxt = s1;
+          }
+          it = t.ooo.erase(it);
+        }
       }
     }
     if (!in_order) tcp_ack_now(n);
@@ -466,7 +485,8 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
         m_chip.raise_sn_ir(n, Sn_IR_DISCON);
         return tcp_drop(n, 0, "TIME_WAIT (no 2MSL wait)");
       }
-      m_chip.set_state(n, SOCK_CLOSING, "rx FIN before our FIN was acked");
+      const bool last_ack = m_chip.m_cfg.quirk.tcp_fin_wait_fin_goes_last_ack;
+      m_chip.set_state(n, last_ack ? SOCK_LAST_ACK : SOCK_CLOSING, "rx FIN before our FIN was acked");
       m_chip.raise_sn_ir(n, Sn_IR_DISCON);
     }
     return;

@@ -29,7 +29,7 @@ octets data_of(std::size_t n, std::uint8_t seed = 0) {
 }
 
 struct tcp_bench : bench {
-  tcp_bench() {
+  explicit tcp_bench(chip_config cfg = {}) : bench(std::move(cfg)) {
     chip.on_transmit([this](const w5500::wire_frame& f) { out.push_back(f); });
     host.write(bsb_common(), 0x0009, chip_mac.data(), 6);
     std::uint8_t b[4];
@@ -535,4 +535,43 @@ TEST(tcp_keepalive, automatic_keepalive_after_kpalvtr_and_timeout_when_unanswere
   b.settle(seconds(32));
   EXPECT_EQ(b.sr(0), SOCK_CLOSED);
   EXPECT_EQ(b.ir(0) & Sn_IR_TIMEOUT, Sn_IR_TIMEOUT);
+}
+
+TEST(tcp_quirks, rst_without_discon_when_quirk_is_off) {
+  chip_config cfg;
+  cfg.quirk.tcp_rst_raises_discon = false;
+  tcp_bench b(cfg);
+  b.connect(0);
+  b.peer_send(TCP_RST, b.peer_seq, 0);
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+  EXPECT_EQ(b.ir(0), Sn_IR_CON);
+}
+
+TEST(tcp_quirks, fin_in_fin_wait_before_our_fin_is_acked_goes_last_ack_when_quirk_is_on) {
+  chip_config cfg;
+  cfg.quirk.tcp_fin_wait_fin_goes_last_ack = true;
+  tcp_bench b(cfg);
+  b.connect(0, 0x21);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_DISCON));
+  b.peer_send(TCP_FIN | TCP_ACK, b.peer_seq, b.iss + 1);
+  EXPECT_EQ(b.sr(0), SOCK_LAST_ACK);
+  b.peer_send(TCP_ACK, b.peer_seq + 1, b.iss + 2);
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+}
+
+TEST(tcp_quirks, out_of_order_segments_are_kept_when_quirk_is_on) {
+  chip_config cfg;
+  cfg.quirk.tcp_keep_out_of_order = true;
+  tcp_bench b(cfg);
+  b.connect(0, 0x21);
+  const octets d = data_of(30);
+  b.peer_send(TCP_ACK, b.peer_seq + 10, b.iss + 1, octets(d.begin() + 10, d.end()));
+  EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 0);
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 1, octets(d.begin(), d.begin() + 10));
+  EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 30);
+  octets got(30);
+  b.host.read(bsb_rx(0), 0, got.data(), 30);
+  EXPECT_EQ(got, d);
+  b.settle(us(20));
+  EXPECT_EQ(b.last_tcp().h.ack, b.peer_seq + 30);
 }

@@ -65,6 +65,15 @@ struct quirks {
   bool macraw_sees_socket_frames = false;
   // U28: MACRAW frames shorter than 60 bytes are zero-padded to 60 on transmit.
   bool macraw_pads_short_frames = true;
+  // U19: an RST that closes a connection (SYNSENT refused, synchronized states) raises Sn_IR.DISCON
+  // (MAME's W5100); off, the socket just goes CLOSED with no interrupt bit (the datasheet names none).
+  bool tcp_rst_raises_discon = true;
+  // U21: the peer's FIN arriving in FIN_WAIT before our FIN is acknowledged leads to LAST_ACK (what MAME
+  // reports for a real W5100); off, to CLOSING as RFC 793 says.
+  bool tcp_fin_wait_fin_goes_last_ack = false;
+  // U31: out-of-order TCP segments are kept and delivered once the gap fills; off, they are dropped and
+  // the chip re-acknowledges RCV.NXT.
+  bool tcp_keep_out_of_order = false;
   // U36: link-up time after PHY reset / cable connect, autonegotiation modes.
   ps_t autoneg_ps = ms(1500);
   // U36: link-up time in forced (non-autonegotiation) modes.

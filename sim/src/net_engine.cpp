@@ -15,6 +15,7 @@ constexpr std::uint16_t Sn_MR = 0x00, Sn_SR = 0x03, Sn_PORT = 0x04, Sn_DHAR = 0x
 constexpr std::uint8_t MR_PB = 0x10, MR_FARP = 0x02;
 constexpr std::uint8_t MACRAW_MFEN = 0x80, MACRAW_BCASTB = 0x40, MACRAW_MMB = 0x20, MACRAW_MIP6B = 0x10;
 constexpr std::uint8_t UDP_BCASTB = 0x40;
+constexpr std::uint8_t MR_WOL = 0x20, UDP_MULTI = 0x80, UDP_MC = 0x20, UDP_UCASTB = 0x10;  // spec §3.1, §4.1
 constexpr std::uint16_t udp_max_mss = 1472;
 
 bool is_ipv4_multicast_mac(const mac_addr& m) { return m[0] == 0x01 && m[1] == 0x00 && m[2] == 0x5E; }
@@ -122,6 +123,7 @@ void net_engine::socket_closed(int n) {
   s.arp_valid = false;  // a new socket instance resolves afresh
   ++s.generation;
   tcp_reset_tcb(n);
+  m_mcast[n] = {};  // a reset forgets joined groups without sending leaves
 }
 
 void net_engine::receive(const std::uint8_t* frame, std::size_t len) {
@@ -140,7 +142,7 @@ void net_engine::receive(const std::uint8_t* frame, std::size_t len) {
     return;
   }
   const mac_addr own = shar();
-  const bool for_us = eth->dst == own || eth->dst == broadcast_mac;
+  const bool for_us = eth->dst == own || eth->dst == broadcast_mac || mcast_mac_accepted(eth->dst);
   bool consumed = false;
   if (eth->ethertype == ethertype_arp) {
     handle_arp(*eth);
@@ -248,12 +250,16 @@ bool net_engine::handle_ipv4(const eth_view& eth) {
   const bool to_us = ip->h.dst == own && own != 0;
   const bool bcast = is_broadcast(ip->h.dst);
   const bool any_ok = own == 0 && m_chip.m_cfg.quirk.udp_accept_any_ip_when_sipr_zero;
+  const bool mcast = mcast_ip_joined(ip->h.dst);
   switch (ip->h.proto) {
     case ip_proto_icmp:
       if (to_us) handle_icmp(eth, *ip);
       return false;
     case ip_proto_udp:
-      if (to_us || bcast || any_ok) return handle_udp(eth, *ip);
+      if (to_us || bcast || any_ok || mcast) return handle_udp(eth, *ip);
+      return false;
+    case ip_proto_igmp:
+      handle_igmp(eth, *ip);
       return false;
     case ip_proto_tcp:
       return to_us && handle_tcp(eth, *ip);
@@ -311,11 +317,21 @@ bool net_engine::handle_udp(const eth_view& eth, const ipv4_view& ip) {
     return false;
   }
   const bool bcast = is_broadcast(ip.h.dst);
+  const bool mcast = (ip.h.dst >> 28) == 0xE;
+  wol_check(udp->payload, udp->payload_len);
   for (int n = 0; n < num_sockets; ++n) {
     if (sn_sr(n) != SOCK_UDP || sn_port(n) != udp->dst_port) continue;
-    // First socket on the port wins (U26); BCASTB drops broadcasts for it.
+    // A multicast datagram is only for MULTI sockets that joined its group (dst IP and dst MAC).
+    const mcast_group& g = m_mcast[n];
+    if (mcast && !(g.joined && g.ip == ip.h.dst && g.mac == eth.dst)) continue;
+    // First socket on the port wins (U26); BCASTB drops broadcasts for it, UCASTB (MULTI) unicasts.
     if (bcast && (m_chip.m_sock[n].mode & UDP_BCASTB)) {
       ++m_stats.rx_dropped;
+      return true;
+    }
+    if (!bcast && !mcast && g.joined && (m_chip.m_sock[n].mode & UDP_UCASTB)) {
+      ++m_stats.rx_dropped;
+      d.log(log_level::debug, sock_path(n), "unicast UDP datagram from {} dropped: UCASTB", to_string(ip.h.src));
       return true;
     }
     std::uint8_t head[8];
@@ -384,7 +400,8 @@ void net_engine::udp_send(int n, bool with_mac) {
   s.send_end = cs.tx_wr;
   const ip4_addr dip = sn_dipr(n);
   const std::uint16_t dport = sn_dport(n);
-  if (with_mac) return udp_transmit(n, sn_dhar(n), dip, dport);
+  // SEND_MAC and multicast sockets use Sn_DHAR as written, no ARP (spec §6.4).
+  if (with_mac || (cs.mode & UDP_MULTI)) return udp_transmit(n, sn_dhar(n), dip, dport);
   if (is_broadcast(dip)) return udp_transmit(n, broadcast_mac, dip, dport);
   const std::uint64_t gen = s.generation;
   resolve(n, dip, [this, n, gen, dip, dport](bool ok) {
@@ -485,6 +502,122 @@ void net_engine::macraw_deliver(const std::uint8_t* frame, std::size_t len) {
   if (!rx_store(0, head, 2, frame, n)) {
     ++m_stats.rx_dropped;
     m_chip.m_diag.log(log_level::info, "sock0", "MACRAW frame of {} bytes dropped: RX buffer full", n);
+  }
+}
+
+
+// ---- multicast / IGMP / WOL (spec §3.1, §4.1, §6.2, §6.5) ------------------------------------------------------
+// The chip keeps no group table of its own: each UDP MULTI socket latches its group (Sn_DIPR) and group MAC
+// (Sn_DHAR) at OPEN, sends a membership report then, answers queries for it, and sends a leave at CLOSE.
+// Reports are query-driven only (no unsolicited periodic reports, U26) and go out at once (no random delay
+// within the query's Max Resp Time), so the wire is deterministic.
+
+namespace {
+constexpr std::uint8_t IGMP_QUERY = 0x11, IGMP_REPORT_V1 = 0x12, IGMP_REPORT_V2 = 0x16, IGMP_LEAVE = 0x17;
+constexpr ip4_addr igmp_all_routers = 0xE0000002u;  // 224.0.0.2
+constexpr mac_addr igmp_all_hosts_mac{0x01, 0x00, 0x5E, 0x00, 0x00, 0x01};
+constexpr mac_addr igmp_all_routers_mac{0x01, 0x00, 0x5E, 0x00, 0x00, 0x02};
+constexpr std::size_t igmp_len = 8;
+}  // namespace
+
+void net_engine::udp_opened(int n) {
+  const std::uint8_t mode = m_chip.m_sock[n].mode;  // MULTI/MC latched at OPEN (U10)
+  if (!(mode & UDP_MULTI)) return;
+  mcast_group& g = m_mcast[n];
+  g.joined = true;
+  g.v1 = (mode & UDP_MC) != 0;
+  g.ip = sn_dipr(n);
+  g.mac = sn_dhar(n);
+  if ((g.ip >> 28) != 0xE)
+    m_chip.m_diag.guest_error(sock_path(n), "multicast OPEN with Sn_DIPR {} (not 224.0.0.0/4); report sent anyway",
+                              to_string(g.ip));
+  m_chip.m_diag.log(log_level::info, sock_path(n), "joined {} ({}) with an IGMPv{} report", to_string(g.ip),
+                    to_string(g.mac), g.v1 ? 1 : 2);
+  igmp_send(n, g.v1 ? IGMP_REPORT_V1 : IGMP_REPORT_V2, g.ip, g.ip, g.mac);
+}
+
+void net_engine::socket_closing(int n) {
+  const mcast_group g = m_mcast[n];
+  m_mcast[n] = {};
+  if (!g.joined) return;
+  if (g.v1) {  // IGMPv1 has no leave message
+    m_chip.m_diag.log(log_level::info, sock_path(n), "left {} silently (IGMPv1)", to_string(g.ip));
+    return;
+  }
+  m_chip.m_diag.log(log_level::info, sock_path(n), "left {} with an IGMPv2 leave", to_string(g.ip));
+  igmp_send(n, IGMP_LEAVE, g.ip, igmp_all_routers, igmp_all_routers_mac);
+}
+
+bool net_engine::mcast_mac_accepted(const mac_addr& dst) const {
+  if (!is_ipv4_multicast_mac(dst)) return false;
+  for (const mcast_group& g : m_mcast)
+    if (g.joined && (dst == g.mac || dst == igmp_all_hosts_mac)) return true;
+  return false;
+}
+
+bool net_engine::mcast_ip_joined(ip4_addr dst) const {
+  for (const mcast_group& g : m_mcast)
+    if (g.joined && g.ip == dst) return true;
+  return false;
+}
+
+void net_engine::igmp_send(int n, std::uint8_t type, ip4_addr group, ip4_addr dst, const mac_addr& dst_mac) {
+  octets msg(igmp_len, 0);
+  msg[0] = type;  // max resp time 0 in reports and leaves
+  put32(msg.data() + 4, group);
+  put16(msg.data() + 2, inet_checksum(msg.data(), msg.size()));
+  // TTL 1 and the Router Alert option (RFC 2236 §2); TOS from Sn_TOS and DF as MAME's W5100 model sends them.
+  ipv4_fields h;
+  h.src = sipr();
+  h.dst = dst;
+  h.proto = ip_proto_igmp;
+  h.ttl = 1;
+  h.tos = m_chip.m_sock[n].regs[Sn_TOS];
+  h.frag = 0x4000;
+  h.options = {0x94, 0x04, 0x00, 0x00};
+  send_ip(dst_mac, h, msg, nullptr);
+}
+
+void net_engine::handle_igmp(const eth_view& eth, const ipv4_view& ip) {
+  (void)eth;
+  if (ip.payload_len < igmp_len || inet_checksum(ip.payload, ip.payload_len) != 0) {
+    ++m_stats.rx_dropped;
+    m_chip.m_diag.log(log_level::debug, "net", "bad IGMP message from {} dropped", to_string(ip.h.src));
+    return;
+  }
+  if (ip.payload[0] != IGMP_QUERY) return;  // other hosts' reports and leaves: no report suppression to do
+  // General query (group 0, to 224.0.0.1) or group-specific query (the group): one report per joined group,
+  // in the version the socket joined with.
+  const ip4_addr group = get32(ip.payload + 4);
+  for (int n = 0; n < num_sockets; ++n) {
+    const mcast_group& g = m_mcast[n];
+    if (!g.joined || (group != 0 && group != g.ip)) continue;
+    bool earlier = false;  // several sockets on one group answer once
+    for (int k = 0; k < n && !earlier; ++k) earlier = m_mcast[k].joined && m_mcast[k].ip == g.ip;
+    if (earlier) continue;
+    m_chip.m_diag.log(log_level::debug, sock_path(n), "IGMP query from {}: reporting {}", to_string(ip.h.src),
+                      to_string(g.ip));
+    igmp_send(n, g.v1 ? IGMP_REPORT_V1 : IGMP_REPORT_V2, g.ip, g.ip, g.mac);
+  }
+}
+
+void net_engine::wol_check(const std::uint8_t* p, std::size_t len) {
+  // Magic packet: 6 x 0xFF then 16 x SHAR anywhere in a UDP payload, any port, while MR.WOL is set and a
+  // UDP socket is open (spec §3.1); SecureOn passwords after it are ignored.
+  if (!(m_chip.m_common[MR] & MR_WOL)) return;
+  bool udp_open = false;
+  for (int n = 0; n < num_sockets && !udp_open; ++n) udp_open = sn_sr(n) == SOCK_UDP;
+  if (!udp_open) return;
+  const mac_addr own = shar();
+  constexpr std::size_t magic_len = 6 + 16 * 6;
+  for (std::size_t i = 0; i + magic_len <= len; ++i) {
+    if (!std::all_of(p + i, p + i + 6, [](std::uint8_t b) { return b == 0xFF; })) continue;
+    bool match = true;
+    for (std::size_t k = 0; k < 16 && match; ++k) match = std::equal(own.begin(), own.end(), p + i + 6 + 6 * k);
+    if (!match) continue;
+    m_chip.m_diag.log(log_level::info, "net", "Wake-on-LAN magic packet received: IR.MP");
+    m_chip.raise_ir(IR_MP);
+    return;
   }
 }
 

@@ -106,7 +106,7 @@ class net_engine {
   };
   bool mcast_mac_accepted(const mac_addr& dst) const;  // receive filter for 01:00:5E:... frames
   bool mcast_ip_joined(ip4_addr dst) const;
-  void igmp_send(int n, std::uint8_t type, ip4_addr dst, const mac_addr& dst_mac);
+  void igmp_send(int n, std::uint8_t type, ip4_addr group, ip4_addr dst, const mac_addr& dst_mac);
   void handle_igmp(const eth_view& eth, const ipv4_view& ip);
   void wol_check(const std::uint8_t* payload, std::size_t len);
   std::array<mcast_group, num_sockets> m_mcast{};

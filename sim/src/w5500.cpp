@@ -559,10 +559,12 @@ void w5500::cmd_open(int n) {
   s.rx_rd = s.rx_rd_host = s.rx_wr = 0;
   sync_pointers(n);
   set_state(n, target, "OPEN");
+  if (target == SOCK_UDP) m_net->udp_opened(n);  // MULTI: IGMP join (spec §6.2)
 }
 
 void w5500::cmd_close(int n, const char* why) {
   socket& s = m_sock[n];
+  m_net->socket_closing(n);  // MULTI: IGMPv2 leave (spec §6.2)
   m_net->socket_closed(n);
   if (m_cfg.quirk.close_clears_sn_ir && s.regs[Sn_IR]) {
     s.regs[Sn_IR] = 0;

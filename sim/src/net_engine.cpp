@@ -251,10 +251,22 @@ bool net_engine::handle_ipv4(const eth_view& eth) {
   const bool bcast = is_broadcast(ip->h.dst);
   const bool any_ok = own == 0 && m_chip.m_cfg.quirk.udp_accept_any_ip_when_sipr_zero;
   const bool mcast = mcast_ip_joined(ip->h.dst);
+  // IPRAW sockets (quirk ipraw_mode) receive packets of their protocol: 6-byte header + IP payload.
+  bool raw_taken = false;
+  if (to_us && ip->h.proto != ip_proto_tcp && ip->h.proto != ip_proto_udp) {
+    for (int n = 0; n < num_sockets && !raw_taken; ++n) {
+      if (sn_sr(n) != SOCK_IPRAW || m_chip.m_sock[n].regs[0x14] != ip->h.proto) continue;
+      raw_taken = true;
+      std::uint8_t head[6];
+      put32(head, ip->h.src);
+      put16(head + 4, static_cast<std::uint16_t>(ip->payload_len));
+      if (!rx_store(n, head, 6, ip->payload, ip->payload_len)) ++m_stats.rx_dropped;
+    }
+  }
   switch (ip->h.proto) {
     case ip_proto_icmp:
-      if (to_us) handle_icmp(eth, *ip);
-      return false;
+      if (to_us) handle_icmp(eth, *ip);  // the chip still answers pings itself
+      return raw_taken;
     case ip_proto_udp:
       if (to_us || bcast || any_ok || mcast) return handle_udp(eth, *ip);
       return false;
@@ -264,7 +276,7 @@ bool net_engine::handle_ipv4(const eth_view& eth) {
     case ip_proto_tcp:
       return to_us && handle_tcp(eth, *ip);
     default:
-      return false;
+      return raw_taken;
   }
 }
 
@@ -415,15 +427,19 @@ void net_engine::udp_transmit(int n, const mac_addr& dst_mac, ip4_addr dip, std:
   sock_state& s = m_sock[n];
   const auto& cs = m_chip.m_sock[n];
   const octets data = tx_data(n, cs.tx_rd, s.send_end);
+  // IPRAW (quirk ipraw_mode) sends the data as the IP payload with Sn_PROTO, up to 1480 bytes a packet.
+  const bool raw = sn_sr(n) == SOCK_IPRAW;
+  const std::size_t max_mss = raw ? 1480 : udp_max_mss;
   const std::uint16_t mssr = get16(&cs.regs[Sn_MSSR]);
-  const std::size_t mss = (mssr == 0 || mssr > udp_max_mss) ? udp_max_mss : mssr;
+  const std::size_t mss = (mssr == 0 || mssr > max_mss) ? max_mss : mssr;
   const std::uint64_t gen = s.generation;
   for (std::size_t off = 0; off < data.size(); off += mss) {
     const std::size_t len = std::min(mss, data.size() - off);
     const octets payload(data.begin() + static_cast<std::ptrdiff_t>(off),
                          data.begin() + static_cast<std::ptrdiff_t>(off + len));
     const bool last = off + len == data.size();
-    send_ip(dst_mac, ip_header_for(n, dip, ip_proto_udp), build_udp(sipr(), dip, sn_port(n), dport, payload),
+    send_ip(dst_mac, ip_header_for(n, dip, raw ? cs.regs[0x14] : ip_proto_udp),
+            raw ? payload : build_udp(sipr(), dip, sn_port(n), dport, payload),
             last ? std::function<void()>([this, n, gen] { send_complete(n, gen, true); }) : nullptr);
   }
 }

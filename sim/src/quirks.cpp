@@ -114,6 +114,10 @@ const std::vector<binding>& bindings() {
            "Out-of-order TCP segments are kept and delivered when the gap fills; off, dropped and RCV.NXT "
            "re-acknowledged.",
            "A 16 KB-buffer hardware stack with no documented reassembly queue (MAME drops them)."),
+      flag("ipraw_mode", &quirks::ipraw_mode, "U11",
+           "IPRAW sockets work (P = 0011, SR 0x32, Sn_PROTO at socket offset 0x0014, 6-byte RX header); "
+           "off, OPEN in IPRAW mode leaves the socket CLOSED (logged as unimplemented).",
+           "IPRAW is not in the W5500 datasheet (only ioLibrary and an app note use it)."),
       duration("autoneg_ps", &quirks::autoneg_ps, "U36",
                "Link-up time after PHY reset or cable connect in autonegotiation modes.",
                "Spec recommendation (1.5-3 s; the low end keeps scenarios short)."),

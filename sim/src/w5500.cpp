@@ -42,7 +42,7 @@ bool legal_buffer_size(std::uint8_t kb) {
 bool transition_allowed(std::uint8_t from, std::uint8_t to) {
   if (to == SOCK_CLOSED) return true;
   switch (from) {
-    case SOCK_CLOSED: return to == SOCK_INIT || to == SOCK_UDP || to == SOCK_MACRAW;
+    case SOCK_CLOSED: return to == SOCK_INIT || to == SOCK_UDP || to == SOCK_MACRAW || to == SOCK_IPRAW;
     case SOCK_INIT: return to == SOCK_LISTEN || to == SOCK_SYNSENT;
     case SOCK_LISTEN: return to == SOCK_SYNRECV;
     case SOCK_SYNSENT: return to == SOCK_ESTABLISHED || to == SOCK_SYNRECV;
@@ -54,7 +54,8 @@ bool transition_allowed(std::uint8_t from, std::uint8_t to) {
     case SOCK_LAST_ACK:
     case SOCK_TIME_WAIT:
     case SOCK_UDP:
-    case SOCK_MACRAW: return false;
+    case SOCK_MACRAW:
+    case SOCK_IPRAW: return false;
   }
   return false;
 }
@@ -78,6 +79,7 @@ const char* socket_state_name(std::uint8_t sr) {
     case SOCK_LAST_ACK: return "LAST_ACK";
     case SOCK_UDP: return "UDP";
     case SOCK_MACRAW: return "MACRAW";
+    case SOCK_IPRAW: return "IPRAW";
   }
   return "UNKNOWN";
 }
@@ -373,6 +375,10 @@ void w5500::write_socket(int n, std::uint16_t off, std::uint8_t v) {
   socket& s = m_sock[n];
   switch (r.cls) {
     case access::reserved:
+      if (off == 0x14 && m_cfg.quirk.ipraw_mode) {  // Sn_PROTO of the W5100/W5200 (quirk ipraw_mode)
+        s.regs[off] = v;
+        return;
+      }
       m_diag.guest_error(sock_path(n), "write of 0x{:02X} to reserved socket offset 0x{:04X} dropped", v, off);
       return;
     case access::ro:
@@ -500,9 +506,9 @@ void w5500::execute_command(int n) {
       return;
     case Sn_CR_SEND:
     case Sn_CR_SEND_MAC: {
-      const bool ok = cmd == Sn_CR_SEND_MAC ? sr == SOCK_UDP
-                                            : (sr == SOCK_UDP || sr == SOCK_MACRAW || sr == SOCK_ESTABLISHED ||
-                                               sr == SOCK_CLOSE_WAIT);
+      const bool ok = cmd == Sn_CR_SEND_MAC ? (sr == SOCK_UDP || sr == SOCK_IPRAW)
+                                            : (sr == SOCK_UDP || sr == SOCK_MACRAW || sr == SOCK_IPRAW ||
+                                               sr == SOCK_ESTABLISHED || sr == SOCK_CLOSE_WAIT);
       if (!ok) return ignored();
       s.tx_wr = s.tx_wr_host;  // SEND commits the host's write pointer (spec §5.2)
       sync_pointers(n);
@@ -548,8 +554,13 @@ void w5500::cmd_open(int n) {
       m_diag.guest_error(sock_path(n), "OPEN with Sn_MR protocol 0 (closed); socket stays CLOSED");
       return;
     case Sn_MR_IPRAW:
-      m_diag.unimplemented(sock_path(n), "OPEN in IPRAW mode (undocumented on the W5500); socket stays CLOSED");
-      return;
+      if (!m_cfg.quirk.ipraw_mode) {
+        m_diag.unimplemented(sock_path(n), "OPEN in IPRAW mode (undocumented on the W5500; quirk ipraw_mode is "
+                                           "off); socket stays CLOSED");
+        return;
+      }
+      target = SOCK_IPRAW;
+      break;
     default:
       m_diag.guest_error(sock_path(n), "OPEN with undefined Sn_MR protocol {}; socket stays CLOSED", mr & 0x0F);
       return;

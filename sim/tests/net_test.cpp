@@ -463,3 +463,41 @@ TEST(net_macraw, sees_arp_the_chip_answered_but_not_datagrams_a_udp_socket_consu
   EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 62);
   EXPECT_EQ(b.sock16(1, Sn_RX_RSR), 12);
 }
+
+TEST(net_ipraw, icmp_ping_by_host_through_an_ipraw_socket_with_the_quirk) {
+  chip_config cfg;
+  cfg.quirk.ipraw_mode = true;
+  net_bench b(cfg);
+  b.set_sock(2, 0x14, ip_proto_icmp);  // Sn_PROTO
+  ASSERT_TRUE(b.open(2, Sn_MR_IPRAW));
+  EXPECT_EQ(b.sock(2, Sn_SR), SOCK_IPRAW);
+  b.set_dest(2, peer_ip, 0);
+  const octets echo = build_icmp(8, 0, 0x00010001, payload_of(16));
+  b.send(2, echo);
+  b.settle(us(20));
+  b.peer_arp_reply(peer_mac, peer_ip);
+  b.settle();
+  ASSERT_EQ(b.out.size(), 2u);
+  ipv4_fields h = ip_hdr(chip_ip, peer_ip, 0);
+  h.proto = ip_proto_icmp;
+  EXPECT_EQ(b.out[1].data, build_eth(peer_mac, chip_mac, ethertype_ipv4, build_ipv4(h, echo)));
+  EXPECT_EQ(b.sock(2, Sn_IR), Sn_IR_SENDOK);
+  // The reply lands in the socket as a 6-byte header (source IP, length) plus the ICMP message.
+  const octets reply = build_icmp(0, 0, 0x00010001, payload_of(16));
+  b.chip.receive(icmp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip, 3, 64, 0), 0, 0, 0x00010001, payload_of(16)));
+  ASSERT_EQ(b.sock16(2, Sn_RX_RSR), 6 + reply.size());
+  octets expect(6);
+  put32(expect.data(), peer_ip);
+  put16(expect.data() + 4, static_cast<std::uint16_t>(reply.size()));
+  expect.insert(expect.end(), reply.begin(), reply.end());
+  EXPECT_EQ(b.rx_read(2, expect.size()), expect);
+}
+
+TEST(net_ipraw, ipraw_open_stays_closed_without_the_quirk) {
+  net_bench b;
+  ASSERT_TRUE(b.open(2, Sn_MR_IPRAW));
+  EXPECT_EQ(b.sock(2, Sn_SR), SOCK_CLOSED);
+  const auto errors = b.guest_errors();
+  b.set_sock(2, 0x14, 1);
+  EXPECT_EQ(b.guest_errors(), errors + 1) << "offset 0x14 is reserved on the W5500";
+}

@@ -74,6 +74,9 @@ struct quirks {
   // U31: out-of-order TCP segments are kept and delivered once the gap fills; off, they are dropped and
   // the chip re-acknowledges RCV.NXT.
   bool tcp_keep_out_of_order = false;
+  // U11: IPRAW sockets (Sn_MR P = 0011, Sn_SR 0x32, protocol number at socket offset 0x0014 as Sn_PROTO
+  // on the W5100/W5200) work as ioLibrary expects; off, OPEN in IPRAW mode leaves the socket CLOSED.
+  bool ipraw_mode = false;
   // U36: link-up time after PHY reset / cable connect, autonegotiation modes.
   ps_t autoneg_ps = ms(1500);
   // U36: link-up time in forced (non-autonegotiation) modes.

@@ -32,6 +32,7 @@ enum : std::uint8_t {
   SOCK_CLOSE_WAIT = 0x1C,
   SOCK_LAST_ACK = 0x1D,
   SOCK_UDP = 0x22,
+  SOCK_IPRAW = 0x32,
   SOCK_MACRAW = 0x42,
 };
 // Sn_CR commands (DS §4.2).

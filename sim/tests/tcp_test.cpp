@@ -575,3 +575,119 @@ TEST(tcp_quirks, out_of_order_segments_are_kept_when_quirk_is_on) {
   b.settle(us(20));
   EXPECT_EQ(b.last_tcp().h.ack, b.peer_seq + 30);
 }
+
+TEST(tcp_transitions, listen_ignores_rst_and_answers_a_bare_ack_with_rst) {
+  tcp_bench b;
+  b.open_tcp(0);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_LISTEN));
+  b.peer_send(TCP_RST, 1, 0);
+  b.settle();
+  EXPECT_TRUE(b.out.empty());
+  EXPECT_EQ(b.sr(0), SOCK_LISTEN);
+  b.peer_send(TCP_ACK, 1, 777);
+  b.settle();
+  ASSERT_EQ(b.out.size(), 1u);
+  EXPECT_EQ(b.last_tcp().h.flags, TCP_RST);
+  EXPECT_EQ(b.last_tcp().h.seq, 777u);
+  EXPECT_EQ(b.sr(0), SOCK_LISTEN);
+}
+
+TEST(tcp_transitions, rst_in_synrecv_closes_the_socket) {
+  tcp_bench b;
+  b.open_tcp(0);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_LISTEN));
+  b.peer_send(TCP_SYN, 7000, 0, {}, 8192, 1460);
+  ASSERT_EQ(b.sr(0), SOCK_SYNRECV);
+  b.peer_send(TCP_RST, 7001, 0);
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+  EXPECT_EQ(b.ir(0), Sn_IR_DISCON);
+}
+
+TEST(tcp_transitions, bare_syn_in_synsent_is_ignored) {
+  tcp_bench b;
+  b.open_tcp(0);
+  std::uint8_t ipb[4];
+  put32(ipb, peer_ip);
+  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
+  b.set_sock16(0, Sn_DPORT, peer_port);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.settle(us(20));
+  b.chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+  b.settle(us(20));
+  const auto before = b.chip.log().counters().unimplemented;
+  b.peer_send(TCP_SYN, 4000, 0);
+  EXPECT_EQ(b.sr(0), SOCK_SYNSENT);
+  EXPECT_EQ(b.chip.log().counters().unimplemented, before + 1);
+}
+
+TEST(tcp_transitions, arp_timeout_on_connect_closes_with_timeout) {
+  tcp_bench b;
+  b.open_tcp(0);
+  std::uint8_t ipb[4];
+  put32(ipb, peer_ip);
+  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
+  b.set_sock16(0, Sn_DPORT, peer_port);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.settle(us(20));
+  const ps_t t0 = b.out.at(0).start;
+  b.sched.advance_to(t0 + ms(1800) - 1);
+  EXPECT_EQ(b.sr(0), SOCK_INIT);
+  b.sched.advance_to(t0 + ms(1800));
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+  EXPECT_EQ(b.ir(0), Sn_IR_TIMEOUT);
+}
+
+TEST(tcp_transitions, unacknowledged_fin_is_retransmitted_then_times_out) {
+  tcp_bench b;
+  b.connect(0, 0x21);
+  b.settle(us(20));
+  b.out.clear();
+  ASSERT_TRUE(b.host.command(0, Sn_CR_DISCON));
+  b.settle(us(20));
+  const ps_t t0 = b.out.at(0).start;
+  b.sched.advance_to(t0 + ms(200));
+  b.settle(us(20));
+  ASSERT_EQ(b.out.size(), 2u);
+  EXPECT_EQ(b.last_tcp().h.flags, TCP_FIN | TCP_ACK);
+  EXPECT_EQ(b.last_tcp().h.seq, b.iss + 1);
+  b.sched.advance_to(t0 + ms(31800));
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+  EXPECT_EQ(b.ir(0) & Sn_IR_TIMEOUT, Sn_IR_TIMEOUT);
+}
+
+TEST(tcp_transitions, fin_wait_still_receives_data_after_our_fin) {
+  tcp_bench b;
+  b.connect(0, 0x21);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_DISCON));
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 2);  // our FIN acked: FIN-WAIT-2
+  b.peer_send(TCP_ACK | TCP_PSH, b.peer_seq, b.iss + 2, data_of(12));
+  EXPECT_EQ(b.sr(0), SOCK_FIN_WAIT);
+  EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 12);
+  EXPECT_EQ(b.ir(0) & Sn_IR_RECV, Sn_IR_RECV);
+  b.peer_send(TCP_FIN | TCP_ACK, b.peer_seq + 12, b.iss + 2);
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+}
+
+TEST(tcp_transitions, last_ack_retransmits_fin_until_timeout) {
+  tcp_bench b;
+  b.connect(0, 0x21);
+  b.peer_send(TCP_FIN | TCP_ACK, b.peer_seq, b.iss + 1);
+  ASSERT_TRUE(b.host.command(0, Sn_CR_DISCON));
+  EXPECT_EQ(b.sr(0), SOCK_LAST_ACK);
+  b.settle(seconds(32));
+  EXPECT_EQ(b.sr(0), SOCK_CLOSED);
+  EXPECT_EQ(b.ir(0) & Sn_IR_TIMEOUT, Sn_IR_TIMEOUT);
+}
+
+TEST(tcp_transitions, segment_for_another_connection_gets_rst_and_leaves_ours_alone) {
+  tcp_bench b;
+  b.connect(0);
+  b.settle(us(20));
+  b.out.clear();
+  b.peer_send(TCP_ACK, 1, 2, data_of(3), 8192, std::nullopt, 999);  // wrong source port
+  b.settle(us(20));
+  ASSERT_EQ(b.out.size(), 1u);
+  EXPECT_EQ(b.last_tcp().h.flags, TCP_RST);
+  EXPECT_EQ(b.sr(0), SOCK_ESTABLISHED);
+  EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 0);
+}

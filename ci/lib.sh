@@ -8,6 +8,11 @@ cd "$WIZSIM_ROOT"
 # Everything the default build needs on a fresh Debian 12 machine.
 WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev libgtest-dev libgmock-dev
                  libbenchmark-dev)
+# What ci/test needs on top:
+# tshark: the wire-validity test checks captured frames with Wireshark's dissectors (wireshark-common's
+# debconf question "install-setuid" defaults to false under DEBIAN_FRONTEND=noninteractive).
+# clang + libclang-rt-14-dev: the libFuzzer/ASan/UBSan runtime for the fuzz build (build-fuzz/).
+WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev)
 
 wizsim_log() { printf '==> %s\n' "$*" >&2; }
 
@@ -39,4 +44,31 @@ wizsim_build() {
   else
     cmake --build build -j "$(nproc)" --target "$@"
   fi
+}
+
+# Configures (first time) build-fuzz/ with clang, builds the libFuzzer target and runs it for a bounded
+# number of inputs from a scratch copy of the seed corpus. Fails on any crash, leak, sanitizer report or
+# oracle failure; the reproducer lands in build-fuzz/artifacts/. WIZSIM_FUZZ_RUNS overrides the run count.
+wizsim_fuzz() {
+  local dir=build-fuzz
+  if [ ! -f "$dir/build.ninja" ]; then
+    wizsim_log "configuring $dir (clang, WIZSIM_FUZZ=ON)"
+    CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DWIZSIM_FUZZ=ON -DWIZSIM_BUILD_TESTS=OFF -DWIZSIM_BUILD_BENCH=OFF >/dev/null
+  fi
+  wizsim_log "building the fuzzer"
+  cmake --build "$dir" -j "$(nproc)" --target wizsim-frame-fuzz
+  local work="$dir/fuzz-work"
+  rm -rf "$work" && mkdir -p "$work/corpus" "$dir/artifacts"
+  local runs="${WIZSIM_FUZZ_RUNS:-20000}"
+  wizsim_log "fuzzing frame ingress ($runs runs)"
+  if ! "$dir/sim/fuzz/wizsim-frame-fuzz" -runs="$runs" -max_len=4096 -seed=1 -print_final_stats=1 -timeout=60 \
+      -artifact_prefix="$dir/artifacts/" "$work/corpus" sim/fuzz/corpus >"$work/log" 2>&1; then
+    grep -E -B2 -A40 'ERROR:|runtime error|frame_fuzz oracle|deadly signal' "$work/log" | head -n 80 >&2 ||
+      tail -n 60 "$work/log" >&2
+    wizsim_log "FUZZER FAILED: reproducer in $dir/artifacts/ (run it: $dir/sim/fuzz/wizsim-frame-fuzz FILE)"
+    return 1
+  fi
+  grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$work/log" >&2 || true
+  rm -rf "$work"
 }

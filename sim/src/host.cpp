@@ -21,7 +21,7 @@ void spi_host::read(std::uint8_t bsb, std::uint16_t addr, std::uint8_t* out, std
   m_tx[1] = static_cast<std::uint8_t>(addr);
   m_tx[2] = control_byte(bsb, false);
   exchange(m_tx.data(), m_rx.data(), n + 3);
-  std::memcpy(out, m_rx.data() + 3, n);
+  if (n) std::memcpy(out, m_rx.data() + 3, n);
 }
 
 void spi_host::write(std::uint8_t bsb, std::uint16_t addr, const std::uint8_t* data, std::size_t n) {
@@ -29,7 +29,7 @@ void spi_host::write(std::uint8_t bsb, std::uint16_t addr, const std::uint8_t* d
   m_tx[0] = static_cast<std::uint8_t>(addr >> 8);
   m_tx[1] = static_cast<std::uint8_t>(addr);
   m_tx[2] = control_byte(bsb, true);
-  std::memcpy(m_tx.data() + 3, data, n);
+  if (n) std::memcpy(m_tx.data() + 3, data, n);
   exchange(m_tx.data(), nullptr, n + 3);
 }
 

@@ -9,8 +9,8 @@
 namespace wizsim {
 
 namespace {
-constexpr std::uint16_t Sn_PORT = 0x04, Sn_DHAR = 0x06, Sn_DIPR = 0x0C, Sn_DPORT = 0x10, Sn_MSSR = 0x12,
-                        Sn_KPALVTR = 0x2F, RTR = 0x19;
+constexpr std::uint16_t Sn_DHAR = 0x06, Sn_DIPR = 0x0C, Sn_DPORT = 0x10, Sn_MSSR = 0x12, Sn_KPALVTR = 0x2F,
+                        RTR = 0x19;
 constexpr std::uint8_t MR_ND = 0x20;
 constexpr std::uint16_t tcp_max_mss = 1460;
 

@@ -236,6 +236,7 @@ std::uint8_t w5500::read(std::uint8_t bsb, std::uint16_t offset) const {
 }
 
 void w5500::read_block(std::uint8_t bsb, std::uint16_t offset, std::uint8_t* out, std::size_t n) const {
+  if (n == 0) return;  // `out` may be null for an empty run
   const block_ref b = decode_bsb(bsb);
   const bool tx = b.kind == block_kind::tx_buffer;
   if (!m_alive || (!tx && b.kind != block_kind::rx_buffer)) {
@@ -261,6 +262,7 @@ void w5500::read_block(std::uint8_t bsb, std::uint16_t offset, std::uint8_t* out
 }
 
 void w5500::write_block(std::uint8_t bsb, std::uint16_t offset, const std::uint8_t* in, std::size_t n) {
+  if (n == 0) return;
   const block_ref b = decode_bsb(bsb);
   const bool tx = b.kind == block_kind::tx_buffer;
   const region* r = tx ? &m_layout_tx[b.socket] : b.kind == block_kind::rx_buffer ? &m_layout_rx[b.socket] : nullptr;

@@ -294,13 +294,7 @@ void net_engine::handle_icmp(const eth_view& eth, const ipv4_view& ip) {
   }
   if (icmp->type == 8 && icmp->code == 0) {  // echo request
     if (m_chip.m_common[MR] & MR_PB) return;  // ping block
-    ipv4_fields h;
-    h.src = sipr();
-    h.dst = ip.h.src;
-    h.proto = ip_proto_icmp;
-    h.ttl = 128;
-    h.frag = 0;
-    send_ip(eth.src, h, build_icmp(0, 0, icmp->rest, octets(icmp->payload, icmp->payload + icmp->payload_len)),
+    send_ip(eth.src, chip_ip_header(ip.h.src, ip_proto_icmp, 0), build_icmp(0, 0, icmp->rest, octets(icmp->payload, icmp->payload + icmp->payload_len)),
             nullptr);
     return;
   }
@@ -357,16 +351,21 @@ bool net_engine::handle_udp(const eth_view& eth, const ipv4_view& ip) {
     return true;
   }
   if (!bcast && m_chip.m_cfg.quirk.icmp_unreachable_for_closed_udp_port && sipr() != 0 && ip.h.dst == sipr()) {
-    ipv4_fields h;
-    h.src = sipr();
-    h.dst = ip.h.src;
-    h.proto = ip_proto_icmp;
-    h.ttl = 128;
-    h.frag = 0;
     const std::size_t quoted = std::min<std::size_t>(ip.ihl * 4u + 8u, ip.total_len);
-    send_ip(eth.src, h, build_icmp(3, 3, 0, octets(eth.payload, eth.payload + quoted)), nullptr);
+    send_ip(eth.src, chip_ip_header(ip.h.src, ip_proto_icmp, 0), build_icmp(3, 3, 0, octets(eth.payload, eth.payload + quoted)), nullptr);
   }
   return false;
+}
+
+ipv4_fields net_engine::chip_ip_header(ip4_addr dst, std::uint8_t proto, std::uint16_t frag) const {
+  // Packets the chip answers on its own (ICMP, RST) use TTL 128; the socket registers do not apply.
+  ipv4_fields h;
+  h.src = sipr();
+  h.dst = dst;
+  h.proto = proto;
+  h.ttl = 128;
+  h.frag = frag;
+  return h;
 }
 
 ipv4_fields net_engine::ip_header_for(int n, ip4_addr dst, std::uint8_t proto) {

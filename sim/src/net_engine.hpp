@@ -81,6 +81,7 @@ class net_engine {
   bool handle_udp(const eth_view& eth, const ipv4_view& ip);
   void send_ip(const mac_addr& dst_mac, ipv4_fields h, const octets& payload, std::function<void()> done);
   ipv4_fields ip_header_for(int n, ip4_addr dst, std::uint8_t proto);
+  ipv4_fields chip_ip_header(ip4_addr dst, std::uint8_t proto, std::uint16_t frag) const;
 
   // sockets
   void udp_send(int n, bool with_mac);

@@ -303,12 +303,7 @@ void net_engine::tcp_send_rst_for(const eth_view& eth, const ipv4_view& ip, cons
             ((seg.h.flags & TCP_FIN) ? 1 : 0);
     r.flags = TCP_RST | TCP_ACK;
   }
-  ipv4_fields h;
-  h.src = sipr();
-  h.dst = ip.h.src;
-  h.proto = ip_proto_tcp;
-  h.ttl = 128;
-  h.frag = 0x4000;
+  const ipv4_fields h = chip_ip_header(ip.h.src, ip_proto_tcp, 0x4000);
   send_ip(eth.src, h, build_tcp(h.src, h.dst, r, {}), nullptr);
 }
 

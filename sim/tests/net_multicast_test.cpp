@@ -5,20 +5,12 @@
 
 #include <vector>
 
-#include "test_util.hpp"
-#include "wizsim/packet.hpp"
+#include "net_fixture.hpp"
 
 using namespace wizsim;
-using wizsim::test::bench;
+using namespace wizsim::test;
 
 namespace {
-
-const mac_addr chip_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x01};
-const mac_addr peer_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x99};
-const mac_addr router_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0xFE};
-constexpr ip4_addr chip_ip = ip4(192, 168, 1, 10);
-constexpr ip4_addr peer_ip = ip4(192, 168, 1, 20);
-constexpr ip4_addr router_ip = ip4(192, 168, 1, 1);
 
 constexpr ip4_addr group_a = ip4(239, 1, 2, 3);
 const mac_addr group_a_mac{0x01, 0x00, 0x5E, 0x01, 0x02, 0x03};
@@ -36,19 +28,7 @@ constexpr std::uint16_t Sn_MR = 0x00, Sn_CR = 0x01, Sn_IR = 0x02, Sn_SR = 0x03, 
 constexpr std::uint8_t MULTI = 0x80, MC_V1 = 0x20, UCASTB = 0x10;
 constexpr std::uint8_t MR_WOL = 0x20;
 
-struct mc_bench : bench {
-  mc_bench() {
-    chip.on_transmit([this](const w5500::wire_frame& f) { out.push_back(f); });
-    host.write(bsb_common(), 0x0009, chip_mac.data(), 6);
-    std::uint8_t b[4];
-    put32(b, chip_ip);
-    host.write(bsb_common(), 0x000F, b, 4);
-    put32(b, 0xFFFFFF00u);
-    host.write(bsb_common(), 0x0005, b, 4);
-    put32(b, router_ip);
-    host.write(bsb_common(), 0x0001, b, 4);
-  }
-  std::vector<w5500::wire_frame> out;
+struct mc_bench : net_bench {
 
   // What ioLibrary's socket(Sn_MR_UDP | Sn_MR_MULTI) needs before OPEN: group IP, port and MAC.
   void set_group(int n, ip4_addr group, const mac_addr& mac, std::uint16_t port, std::uint16_t dport) {
@@ -71,34 +51,9 @@ struct mc_bench : bench {
     chip.write(bsb_socket(n), Sn_CR, cmd);
     return t;
   }
-  void send(int n, const octets& data) {
-    const std::uint16_t wr = sock16(n, Sn_TX_WR);
-    host.write(bsb_tx(n), wr, data.data(), data.size());
-    set_sock16(n, Sn_TX_WR, static_cast<std::uint16_t>(wr + data.size()));
-    ASSERT_TRUE(host.command(n, Sn_CR_SEND));
-  }
-  octets rx_read(int n, std::size_t len) {
-    octets d(len);
-    host.read(bsb_rx(n), sock16(n, Sn_RX_RD), d.data(), len);
-    return d;
-  }
-  void settle(ps_t t = ms(1)) { sched.advance_by(t); }
 };
 
-octets payload_of(std::size_t n, std::uint8_t seed = 0) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return p;
-}
 
-ipv4_fields ip_hdr(ip4_addr src, ip4_addr dst, std::uint16_t id = 0, std::uint8_t ttl = 128) {
-  ipv4_fields h;
-  h.src = src;
-  h.dst = dst;
-  h.id = id;
-  h.ttl = ttl;
-  return h;
-}
 
 octets igmp_message(std::uint8_t type, std::uint8_t max_resp, ip4_addr group) {
   octets m(8, 0);

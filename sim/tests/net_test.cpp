@@ -4,20 +4,13 @@
 
 #include <vector>
 
-#include "test_util.hpp"
-#include "wizsim/packet.hpp"
+#include "net_fixture.hpp"
 
 using namespace wizsim;
-using wizsim::test::bench;
+using namespace wizsim::test;
 
 namespace {
 
-const mac_addr chip_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x01};
-const mac_addr peer_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x99};
-const mac_addr gw_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0xFE};
-constexpr ip4_addr chip_ip = ip4(192, 168, 1, 10);
-constexpr ip4_addr peer_ip = ip4(192, 168, 1, 20);
-constexpr ip4_addr gw_ip = ip4(192, 168, 1, 1);
 constexpr ip4_addr far_ip = ip4(10, 9, 8, 7);
 
 constexpr std::uint16_t MR = 0x00, IR = 0x15, UIPR = 0x28, UPORTR = 0x2C, PHYCFGR = 0x2E;
@@ -25,63 +18,8 @@ constexpr std::uint16_t Sn_MR = 0x00, Sn_IR = 0x02, Sn_SR = 0x03, Sn_PORT = 0x04
                         Sn_DPORT = 0x10, Sn_MSSR = 0x12, Sn_TX_FSR = 0x20, Sn_TX_RD = 0x22, Sn_TX_WR = 0x24,
                         Sn_RX_RSR = 0x26, Sn_RX_RD = 0x28;
 
-struct net_bench : bench {
-  explicit net_bench(chip_config cfg = {}) : bench(std::move(cfg)) {
-    chip.on_transmit([this](const w5500::wire_frame& f) { out.push_back(f); });
-    host.write(bsb_common(), 0x0009, chip_mac.data(), 6);
-    std::uint8_t b[4];
-    put32(b, chip_ip);
-    host.write(bsb_common(), 0x000F, b, 4);
-    put32(b, 0xFFFFFF00u);
-    host.write(bsb_common(), 0x0005, b, 4);
-    put32(b, gw_ip);
-    host.write(bsb_common(), 0x0001, b, 4);
-  }
-  std::vector<w5500::wire_frame> out;
 
-  void udp_open(int n, std::uint16_t port, std::uint8_t flags = 0) {
-    set_sock16(n, Sn_PORT, port);
-    ASSERT_TRUE(open(n, static_cast<std::uint8_t>(Sn_MR_UDP | flags)));
-  }
-  void set_dest(int n, ip4_addr ip, std::uint16_t port) {
-    std::uint8_t b[4];
-    put32(b, ip);
-    host.write(bsb_socket(n), Sn_DIPR, b, 4);
-    set_sock16(n, Sn_DPORT, port);
-  }
-  // What a driver does for a send: write at TX_WR, bump TX_WR, SEND.
-  void send(int n, const octets& data, std::uint8_t cmd = Sn_CR_SEND) {
-    const std::uint16_t wr = sock16(n, Sn_TX_WR);
-    host.write(bsb_tx(n), wr, data.data(), data.size());
-    set_sock16(n, Sn_TX_WR, static_cast<std::uint16_t>(wr + data.size()));
-    ASSERT_TRUE(host.command(n, cmd));
-  }
-  octets rx_read(int n, std::size_t len) {
-    octets d(len);
-    host.read(bsb_rx(n), sock16(n, Sn_RX_RD), d.data(), len);
-    return d;
-  }
-  void peer_arp_reply(const mac_addr& mac, ip4_addr ip) {
-    chip.receive(build_eth(chip_mac, mac, ethertype_arp, build_arp(arp_reply, mac, ip, chip_mac, chip_ip)));
-  }
-  void settle(ps_t t = ms(1)) { sched.advance_by(t); }
-};
 
-octets payload_of(std::size_t n, std::uint8_t seed = 0) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return p;
-}
-
-ipv4_fields ip_hdr(ip4_addr src, ip4_addr dst, std::uint16_t id = 0, std::uint8_t ttl = 128, std::uint16_t frag = 0x4000) {
-  ipv4_fields h;
-  h.src = src;
-  h.dst = dst;
-  h.id = id;
-  h.ttl = ttl;
-  h.frag = frag;
-  return h;
-}
 
 octets arp_request_from_chip(ip4_addr target) {
   return build_eth(broadcast_mac, chip_mac, ethertype_arp, build_arp(arp_request, chip_mac, chip_ip, mac_addr{}, target));
@@ -209,11 +147,11 @@ TEST(net_udp, off_link_destination_is_resolved_through_the_gateway) {
   b.send(0, payload_of(20));
   b.settle(us(20));
   ASSERT_EQ(b.out.size(), 1u);
-  EXPECT_EQ(b.out[0].data, arp_request_from_chip(gw_ip));
-  b.peer_arp_reply(gw_mac, gw_ip);
+  EXPECT_EQ(b.out[0].data, arp_request_from_chip(router_ip));
+  b.peer_arp_reply(router_mac, router_ip);
   b.settle();
   ASSERT_EQ(b.out.size(), 2u);
-  EXPECT_EQ(b.out[1].data, udp_frame(gw_mac, chip_mac, ip_hdr(chip_ip, far_ip, 0), 5000, 53, payload_of(20)));
+  EXPECT_EQ(b.out[1].data, udp_frame(router_mac, chip_mac, ip_hdr(chip_ip, far_ip, 0), 5000, 53, payload_of(20)));
 }
 
 TEST(net_udp, broadcast_destinations_need_no_arp) {
@@ -255,11 +193,11 @@ TEST(net_udp, send_mac_uses_dhar_without_arp) {
   net_bench b;
   b.udp_open(3, 4000);
   b.set_dest(3, peer_ip, 4001);
-  b.host.write(bsb_socket(3), Sn_DHAR, gw_mac.data(), 6);
+  b.host.write(bsb_socket(3), Sn_DHAR, router_mac.data(), 6);
   b.send(3, payload_of(8), Sn_CR_SEND_MAC);
   b.settle();
   ASSERT_EQ(b.out.size(), 1u);
-  EXPECT_EQ(b.out[0].data, udp_frame(gw_mac, chip_mac, ip_hdr(chip_ip, peer_ip, 0), 4000, 4001, payload_of(8)));
+  EXPECT_EQ(b.out[0].data, udp_frame(router_mac, chip_mac, ip_hdr(chip_ip, peer_ip, 0), 4000, 4001, payload_of(8)));
   EXPECT_EQ(b.sock(3, Sn_IR), Sn_IR_SENDOK);
 }
 
@@ -370,7 +308,7 @@ TEST(net_ipv4, bad_checksum_fragments_and_other_destinations_are_dropped) {
   b.chip.receive(udp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip, 0, 64, 0x2000), 1, 9, payload_of(4)));
   b.chip.receive(udp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip, 0, 64, 0x0010), 1, 9, payload_of(4)));
   b.chip.receive(udp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, ip4(192, 168, 1, 11)), 1, 9, payload_of(4)));
-  b.chip.receive(udp_frame(peer_mac, gw_mac, ip_hdr(peer_ip, chip_ip), 1, 9, payload_of(4)));  // not our MAC
+  b.chip.receive(udp_frame(peer_mac, router_mac, ip_hdr(peer_ip, chip_ip), 1, 9, payload_of(4)));  // not our MAC
   octets badudp = udp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip), 1, 9, payload_of(4));
   badudp[14 + 20 + 8] ^= 0x01;  // payload byte: UDP checksum fails
   b.chip.receive(badudp);
@@ -425,10 +363,10 @@ TEST(net_macraw, receives_length_prefixed_frames_with_mac_filter) {
   octets expect{0x00, 0x42};
   expect.insert(expect.end(), mine.begin(), mine.end());
   EXPECT_EQ(b.rx_read(0, 66), expect);
-  b.chip.receive(build_eth(gw_mac, peer_mac, 0x88B5, payload_of(50)));  // someone else's unicast
+  b.chip.receive(build_eth(router_mac, peer_mac, 0x88B5, payload_of(50)));  // someone else's unicast
   EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 66);
   b.set_sock(0, Sn_MR, 0x04);  // promiscuous, evaluated live
-  b.chip.receive(build_eth(gw_mac, peer_mac, 0x88B5, payload_of(50)));
+  b.chip.receive(build_eth(router_mac, peer_mac, 0x88B5, payload_of(50)));
   EXPECT_EQ(b.sock16(0, Sn_RX_RSR), 132);
 }
 

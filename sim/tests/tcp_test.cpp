@@ -4,18 +4,13 @@
 
 #include <vector>
 
-#include "test_util.hpp"
-#include "wizsim/packet.hpp"
+#include "net_fixture.hpp"
 
 using namespace wizsim;
-using wizsim::test::bench;
+using namespace wizsim::test;
 
 namespace {
 
-const mac_addr chip_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x01};
-const mac_addr peer_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x99};
-constexpr ip4_addr chip_ip = ip4(192, 168, 1, 10);
-constexpr ip4_addr peer_ip = ip4(192, 168, 1, 20);
 constexpr std::uint16_t chip_port = 5000, peer_port = 80;
 
 constexpr std::uint16_t Sn_MR = 0x00, Sn_IR = 0x02, Sn_SR = 0x03, Sn_PORT = 0x04, Sn_DIPR = 0x0C, Sn_DPORT = 0x10,
@@ -28,21 +23,11 @@ octets data_of(std::size_t n, std::uint8_t seed = 0) {
   return p;
 }
 
-struct tcp_bench : bench {
-  explicit tcp_bench(chip_config cfg = {}) : bench(std::move(cfg)) {
-    chip.on_transmit([this](const w5500::wire_frame& f) { out.push_back(f); });
-    host.write(bsb_common(), 0x0009, chip_mac.data(), 6);
-    std::uint8_t b[4];
-    put32(b, chip_ip);
-    host.write(bsb_common(), 0x000F, b, 4);
-    put32(b, 0xFFFFFF00u);
-    host.write(bsb_common(), 0x0005, b, 4);
-  }
-  std::vector<w5500::wire_frame> out;
+struct tcp_bench : net_bench {
+  explicit tcp_bench(chip_config cfg = {}) : net_bench(std::move(cfg)) {}
   std::uint32_t iss = 0;                   // the chip's ISS, read off its SYN
   std::uint32_t peer_seq = 1000;           // next sequence number the peer sends
 
-  void settle(ps_t t = ms(1)) { sched.advance_by(t); }
   // The last frame the chip sent, parsed down to TCP.
   tcp_view last_tcp(std::size_t back = 0) {
     const auto& f = out.at(out.size() - 1 - back).data;
@@ -112,12 +97,6 @@ struct tcp_bench : bench {
     peer_send(TCP_SYN | TCP_ACK, peer_seq, iss + 1, {}, 8192, peer_mss);
     ++peer_seq;
     settle(us(20));
-  }
-  void send(int n, const octets& data) {
-    const std::uint16_t wr = sock16(n, Sn_TX_WR);
-    host.write(bsb_tx(n), wr, data.data(), data.size());
-    set_sock16(n, Sn_TX_WR, static_cast<std::uint16_t>(wr + data.size()));
-    ASSERT_TRUE(host.command(n, Sn_CR_SEND));
   }
   std::uint8_t ir(int n) { return chip.read(bsb_socket(n), Sn_IR); }  // no SPI time
   std::uint8_t sr(int n) { return chip.read(bsb_socket(n), Sn_SR); }

@@ -18,21 +18,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "test_util.hpp"
-#include "wizsim/packet.hpp"
+#include "net_fixture.hpp"
 #include "wizsim/pcap.hpp"
 
 using namespace wizsim;
-using wizsim::test::bench;
+using namespace wizsim::test;
 
 namespace {
 
-const mac_addr chip_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x01};
-const mac_addr peer_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0x99};
-const mac_addr router_mac{0x02, 0x00, 0x5E, 0x00, 0x00, 0xFE};
-constexpr ip4_addr chip_ip = ip4(192, 168, 1, 10);
-constexpr ip4_addr peer_ip = ip4(192, 168, 1, 20);
-constexpr ip4_addr router_ip = ip4(192, 168, 1, 1);
 constexpr ip4_addr group_ip = ip4(239, 1, 2, 3);
 const mac_addr group_mac{0x01, 0x00, 0x5E, 0x01, 0x02, 0x03};
 const mac_addr all_hosts_mac{0x01, 0x00, 0x5E, 0x00, 0x00, 0x01};
@@ -43,20 +36,7 @@ constexpr std::uint16_t Sn_PORT = 0x04, Sn_DHAR = 0x06, Sn_DIPR = 0x0C, Sn_DPORT
 constexpr std::uint8_t MULTI = 0x80, MR_ND = 0x20;
 constexpr std::uint16_t ethertype_local = 0x88B5;  // IEEE local experimental ethertype 1
 
-octets payload_of(std::size_t n, std::uint8_t seed = 0) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed + i * 7);
-  return p;
-}
 
-ipv4_fields ip_hdr(ip4_addr src, ip4_addr dst, std::uint16_t id = 0, std::uint8_t ttl = 64) {
-  ipv4_fields h;
-  h.src = src;
-  h.dst = dst;
-  h.id = id;
-  h.ttl = ttl;
-  return h;
-}
 
 std::string temp_path(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -173,43 +153,17 @@ run_result tshark_flagged(const std::string& tshark, const std::string& pcap) {
 
 // A chip on a wire that records both directions: frames the chip sends (stamped when their last bit left,
 // as a capturing NIC would) and frames the test injects (stamped when they arrive).
-struct wire_bench : bench {
+struct wire_bench : net_bench {
   explicit wire_bench(const std::string& pcap_path) : pcap(pcap_path) {
-    chip.on_transmit([this](const w5500::wire_frame& f) {
-      pcap.write(f.data, f.end);
-      out.push_back(f.data);
-    });
-    host.write(bsb_common(), 0x0009, chip_mac.data(), 6);
-    set_ip(0x000F, chip_ip);
-    set_ip(0x0005, 0xFFFFFF00u);
-    set_ip(0x0001, router_ip);
+    tap = [this](const w5500::wire_frame& f) { pcap.write(f.data, f.end); };
   }
   pcap_writer pcap;
-  std::vector<octets> out;
   std::size_t injected = 0;
 
-  void set_ip(std::uint16_t off, ip4_addr a) {
-    std::uint8_t b[4];
-    put32(b, a);
-    host.write(bsb_common(), off, b, 4);
-  }
   void inject(const octets& frame) {
     pcap.write(frame, sched.now());
     ++injected;
     chip.receive(frame);
-  }
-  void settle(ps_t t = ms(1)) { sched.advance_by(t); }
-  void set_dest(int n, ip4_addr ip, std::uint16_t port) {
-    std::uint8_t b[4];
-    put32(b, ip);
-    host.write(bsb_socket(n), Sn_DIPR, b, 4);
-    set_sock16(n, Sn_DPORT, port);
-  }
-  void send(int n, const octets& data, std::uint8_t cmd = Sn_CR_SEND) {
-    const std::uint16_t wr = sock16(n, Sn_TX_WR);
-    host.write(bsb_tx(n), wr, data.data(), data.size());
-    set_sock16(n, Sn_TX_WR, static_cast<std::uint16_t>(wr + data.size()));
-    ASSERT_TRUE(host.command(n, cmd));
   }
   // Consumes everything received on socket n (RX_RD += RSR, RECV), as a driver does.
   void drain(int n) {
@@ -221,7 +175,7 @@ struct wire_bench : bench {
   // Answers the chip's last frame if it is an ARP request for `ip`.
   void answer_arp(ip4_addr ip, const mac_addr& mac) {
     ASSERT_FALSE(out.empty());
-    const octets& f = out.back();
+    const octets& f = out.back().data;
     auto eth = parse_eth(f.data(), f.size());
     ASSERT_TRUE(eth && eth->ethertype == ethertype_arp);
     auto arp = parse_arp(eth->payload, eth->payload_len);
@@ -230,7 +184,7 @@ struct wire_bench : bench {
   }
   // The last TCP segment the chip sent.
   tcp_view last_tcp() {
-    const octets& f = out.back();
+    const octets& f = out.back().data;
     auto eth = parse_eth(f.data(), f.size());
     auto ip = parse_ipv4(eth->payload, eth->payload_len);
     auto seg = parse_tcp(ip->payload, ip->payload_len, ip->h.src, ip->h.dst);
@@ -368,11 +322,11 @@ void workload(wire_bench& b) {
   b.set_dest(2, peer_ip, sport);
   ASSERT_TRUE(b.host.command(2, Sn_CR_CONNECT));
   b.settle(us(20));
-  if (classify(b.out.back()) == "arp request") {  // the ARP cache may be per socket
+  if (classify(b.out.back().data) == "arp request") {  // the ARP cache may be per socket
     b.answer_arp(peer_ip, peer_mac);
     b.settle(us(20));
   }
-  ASSERT_EQ(classify(b.out.back()), "tcp syn");
+  ASSERT_EQ(classify(b.out.back().data), "tcp syn");
   const std::uint32_t iss = b.last_tcp().h.seq;
   std::uint32_t pseq = 70000;
   b.peer_tcp(sport, cport, TCP_SYN | TCP_ACK, pseq++, iss + 1, {}, 1460);
@@ -401,7 +355,7 @@ void workload(wire_bench& b) {
   std::uint32_t cseq = 900000;
   b.peer_tcp(41000, 8080, TCP_SYN, cseq++, 0, {}, 1400);
   b.settle(us(20));
-  ASSERT_EQ(classify(b.out.back()), "tcp syn-ack");
+  ASSERT_EQ(classify(b.out.back().data), "tcp syn-ack");
   const std::uint32_t siss = b.last_tcp().h.seq;
   b.peer_tcp(41000, 8080, TCP_ACK, cseq, siss + 1);
   b.peer_tcp(41000, 8080, TCP_ACK | TCP_PSH, cseq, siss + 1, payload_of(200, 9));
@@ -459,7 +413,7 @@ TEST(wire_validity, every_frame_kind_the_engine_sends_passes_tshark_with_checksu
 
     // Coverage: every kind of frame the engine can send appeared at least once.
     std::map<std::string, int> kinds;
-    for (const octets& f : b.out) ++kinds[classify(f)];
+    for (const auto& f : b.out) ++kinds[classify(f.data)];
     const std::set<std::string> expected{"arp request",
                                          "arp reply",
                                          "udp unicast",

@@ -13,7 +13,7 @@ namespace {
 
 constexpr std::uint16_t chip_port = 5000, peer_port = 80;
 
-constexpr std::uint16_t Sn_MR = 0x00, Sn_IR = 0x02, Sn_SR = 0x03, Sn_PORT = 0x04, Sn_DIPR = 0x0C, Sn_DPORT = 0x10,
+constexpr std::uint16_t Sn_MR = 0x00, Sn_IR = 0x02, Sn_SR = 0x03, Sn_PORT = 0x04, Sn_DPORT = 0x10,
                         Sn_MSSR = 0x12, Sn_TX_FSR = 0x20, Sn_TX_RD = 0x22, Sn_TX_WR = 0x24, Sn_RX_RSR = 0x26,
                         Sn_RX_RD = 0x28;
 
@@ -41,56 +41,46 @@ struct tcp_bench : net_bench {
     const tcp_view v = last_tcp(back);
     return octets(v.payload, v.payload + v.payload_len);
   }
+  static tcp_fields segment(std::uint16_t src_port, std::uint16_t dst_port, std::uint8_t flags, std::uint32_t seq,
+                            std::uint32_t ack, std::uint16_t window, std::optional<std::uint16_t> mss) {
+    tcp_fields h;
+    h.src_port = src_port;
+    h.dst_port = dst_port;
+    h.seq = seq;
+    h.ack = ack;
+    h.flags = flags;
+    h.window = window;
+    h.mss = mss;
+    return h;
+  }
   // A segment from the peer.
   void peer_send(std::uint8_t flags, std::uint32_t seq, std::uint32_t ack, const octets& payload = {},
                  std::uint16_t window = 8192, std::optional<std::uint16_t> mss = std::nullopt,
                  std::uint16_t src_port = peer_port) {
-    tcp_fields h;
-    h.src_port = src_port;
-    h.dst_port = chip_port;
-    h.seq = seq;
-    h.ack = ack;
-    h.flags = flags;
-    h.window = window;
-    h.mss = mss;
-    ipv4_fields ip;
-    ip.src = peer_ip;
-    ip.dst = chip_ip;
-    ip.ttl = 64;
-    chip.receive(tcp_frame(chip_mac, peer_mac, ip, h, payload));
+    chip.receive(tcp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip, 0, 64),
+                           segment(src_port, chip_port, flags, seq, ack, window, mss), payload));
   }
   // The exact frame the chip should send, given its own sequence state.
   octets chip_segment(std::uint8_t flags, std::uint32_t seq, std::uint32_t ack, std::uint16_t window,
                       const octets& payload = {}, std::uint16_t id = 0, std::optional<std::uint16_t> mss = std::nullopt) {
-    tcp_fields h;
-    h.src_port = chip_port;
-    h.dst_port = peer_port;
-    h.seq = seq;
-    h.ack = ack;
-    h.flags = flags;
-    h.window = window;
-    h.mss = mss;
-    ipv4_fields ip;
-    ip.src = chip_ip;
-    ip.dst = peer_ip;
-    ip.ttl = 128;
-    ip.id = id;
-    return tcp_frame(peer_mac, chip_mac, ip, h, payload);
+    return tcp_frame(peer_mac, chip_mac, ip_hdr(chip_ip, peer_ip, id),
+                     segment(chip_port, peer_port, flags, seq, ack, window, mss), payload);
   }
   void open_tcp(int n, std::uint8_t mode = Sn_MR_TCP) {
     set_sock16(n, Sn_PORT, chip_port);
     ASSERT_TRUE(open(n, mode));
   }
+  // OPEN as TCP, point the socket at the peer, CONNECT (the chip starts with an ARP request).
+  void request_connect(int n, std::uint8_t mode = Sn_MR_TCP) {
+    open_tcp(n, mode);
+    set_dest(n, peer_ip, peer_port);
+    ASSERT_TRUE(host.command(n, Sn_CR_CONNECT));
+  }
   // Client side up to ESTABLISHED: CONNECT, ARP, SYN, SYN|ACK, ACK.
   void connect(int n, std::uint8_t mode = Sn_MR_TCP, std::uint16_t peer_mss = 1460) {
-    open_tcp(n, mode);
-    std::uint8_t b[4];
-    put32(b, peer_ip);
-    host.write(bsb_socket(n), Sn_DIPR, b, 4);
-    set_sock16(n, Sn_DPORT, peer_port);
-    ASSERT_TRUE(host.command(n, Sn_CR_CONNECT));
+    request_connect(n, mode);
     settle(us(20));
-    chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+    peer_arp_reply(peer_mac, peer_ip);
     settle(us(20));
     const tcp_view syn = last_tcp();
     iss = syn.h.seq;
@@ -106,16 +96,11 @@ struct tcp_bench : net_bench {
 
 TEST(tcp_client, connect_arps_sends_syn_with_mss_and_completes_the_handshake) {
   tcp_bench b;
-  b.open_tcp(0);
-  std::uint8_t ipb[4];
-  put32(ipb, peer_ip);
-  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
-  b.set_sock16(0, Sn_DPORT, peer_port);
-  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.request_connect(0);
   b.settle(us(20));
   ASSERT_EQ(b.out.size(), 1u);  // ARP request first
   EXPECT_EQ(b.sr(0), SOCK_INIT);
-  b.chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+  b.peer_arp_reply(peer_mac, peer_ip);
   b.settle(us(20));
   ASSERT_EQ(b.out.size(), 2u);
   const tcp_view syn = b.last_tcp();
@@ -144,14 +129,9 @@ TEST(tcp_client, isn_comes_from_the_seeded_prng) {
 
 TEST(tcp_client, connect_timeout_is_exactly_31_8_seconds_at_reset_values) {
   tcp_bench b;
-  b.open_tcp(0);
-  std::uint8_t ipb[4];
-  put32(ipb, peer_ip);
-  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
-  b.set_sock16(0, Sn_DPORT, peer_port);
-  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.request_connect(0);
   b.settle(us(20));
-  b.chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+  b.peer_arp_reply(peer_mac, peer_ip);
   b.settle(us(20));
   ASSERT_EQ(b.out.size(), 2u);
   const ps_t t0 = b.out[1].start;
@@ -189,14 +169,9 @@ TEST(tcp_client, retransmission_schedule_follows_rtr_and_rcr) {
 
 TEST(tcp_client, rst_answer_to_syn_means_connection_refused) {
   tcp_bench b;
-  b.open_tcp(0);
-  std::uint8_t ipb[4];
-  put32(ipb, peer_ip);
-  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
-  b.set_sock16(0, Sn_DPORT, peer_port);
-  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.request_connect(0);
   b.settle(us(20));
-  b.chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+  b.peer_arp_reply(peer_mac, peer_ip);
   b.settle(us(20));
   const std::uint32_t iss = b.last_tcp().h.seq;
   b.peer_send(TCP_RST | TCP_ACK, 0, iss + 1);
@@ -442,29 +417,12 @@ TEST(tcp_server, listeners_on_one_port_each_take_one_connection_then_rst) {
 
 TEST(tcp_server, syn_to_a_closed_port_is_answered_with_rst) {
   tcp_bench b;
-  tcp_fields h;
-  h.src_port = 1234;
-  h.dst_port = 81;
-  h.seq = 555;
-  h.flags = TCP_SYN;
-  h.window = 100;
-  ipv4_fields ip;
-  ip.src = peer_ip;
-  ip.dst = chip_ip;
-  b.chip.receive(tcp_frame(chip_mac, peer_mac, ip, h, {}));
+  b.chip.receive(tcp_frame(chip_mac, peer_mac, ip_hdr(peer_ip, chip_ip),
+                           tcp_bench::segment(1234, 81, TCP_SYN, 555, 0, 100, std::nullopt), {}));
   b.settle();
   ASSERT_EQ(b.out.size(), 1u);
-  tcp_fields r;
-  r.src_port = 81;
-  r.dst_port = 1234;
-  r.seq = 0;
-  r.ack = 556;
-  r.flags = TCP_RST | TCP_ACK;
-  ipv4_fields rip;
-  rip.src = chip_ip;
-  rip.dst = peer_ip;
-  rip.ttl = 128;
-  EXPECT_EQ(b.out[0].data, tcp_frame(peer_mac, chip_mac, rip, r, {}));
+  EXPECT_EQ(b.out[0].data, tcp_frame(peer_mac, chip_mac, ip_hdr(chip_ip, peer_ip),
+                                     tcp_bench::segment(81, 1234, TCP_RST | TCP_ACK, 0, 556, 0, std::nullopt), {}));
 }
 
 TEST(tcp_server, synrecv_without_final_ack_times_out) {
@@ -584,14 +542,9 @@ TEST(tcp_transitions, rst_in_synrecv_closes_the_socket) {
 
 TEST(tcp_transitions, bare_syn_in_synsent_is_ignored) {
   tcp_bench b;
-  b.open_tcp(0);
-  std::uint8_t ipb[4];
-  put32(ipb, peer_ip);
-  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
-  b.set_sock16(0, Sn_DPORT, peer_port);
-  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.request_connect(0);
   b.settle(us(20));
-  b.chip.receive(build_eth(chip_mac, peer_mac, ethertype_arp, build_arp(arp_reply, peer_mac, peer_ip, chip_mac, chip_ip)));
+  b.peer_arp_reply(peer_mac, peer_ip);
   b.settle(us(20));
   const auto before = b.chip.log().counters().unimplemented;
   b.peer_send(TCP_SYN, 4000, 0);
@@ -601,12 +554,7 @@ TEST(tcp_transitions, bare_syn_in_synsent_is_ignored) {
 
 TEST(tcp_transitions, arp_timeout_on_connect_closes_with_timeout) {
   tcp_bench b;
-  b.open_tcp(0);
-  std::uint8_t ipb[4];
-  put32(ipb, peer_ip);
-  b.host.write(bsb_socket(0), Sn_DIPR, ipb, 4);
-  b.set_sock16(0, Sn_DPORT, peer_port);
-  ASSERT_TRUE(b.host.command(0, Sn_CR_CONNECT));
+  b.request_connect(0);
   b.settle(us(20));
   const ps_t t0 = b.out.at(0).start;
   b.sched.advance_to(t0 + ms(1800) - 1);

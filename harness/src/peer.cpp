@@ -79,9 +79,13 @@ peer_host::peer_host(segment& seg, peer_config cfg)
 
 peer_host::~peer_host() {
   *m_alive = false;
+  // Connections that services still hold go dead with the host: no timers, no callbacks, no sends.
   for (auto& [k, c] : m_conns) {
     (void)k;
+    for (auto* t : {&c->m_rto_timer, &c->m_persist_timer, &c->m_ack_timer, &c->m_tw_timer}) sched().cancel(*t);
+    c->m_finished = true;
     c->m_state = tcp_state::closed;
+    c->m_close_reason = "host destroyed";
   }
   m_seg.detach(m_port);
   m_seg.disown(m_diag);

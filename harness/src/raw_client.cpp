@@ -108,6 +108,7 @@ bool raw_client::sendto(int n, ip4_addr ip, std::uint16_t port, const octets& da
 }
 
 octets raw_client::read_rx(int n, std::size_t len) {
+  // Sn_RX_RD reads back the committed pointer until RECV: read everything at once, then move it.
   const std::uint16_t rd = sock16(n, Sn_RX_RD);
   octets d(len);
   if (len) m_spi.read(bsb_rx(n), rd, d.data(), len);
@@ -117,12 +118,17 @@ octets raw_client::read_rx(int n, std::size_t len) {
 
 std::optional<raw_client::datagram> raw_client::recvfrom(int n, ps_t timeout) {
   if (!wait([&] { return rx_size(n) >= 8; }, timeout)) return std::nullopt;
-  const octets hdr = read_rx(n, 8);
+  // Header (peer IP, port, length) and data are read at RX_RD and RX_RD + 8, then committed with one RECV.
+  const std::uint16_t rd = sock16(n, Sn_RX_RD);
+  std::uint8_t hdr[8];
+  m_spi.read(bsb_rx(n), rd, hdr, 8);
   datagram d;
-  d.ip = get32(hdr.data());
-  d.port = get16(hdr.data() + 4);
-  const std::uint16_t len = get16(hdr.data() + 6);
-  d.data = read_rx(n, std::min<std::size_t>(len, rx_size(n)));
+  d.ip = get32(hdr);
+  d.port = get16(hdr + 4);
+  const std::size_t len = std::min<std::size_t>(get16(hdr + 6), rx_size(n) - 8u);
+  d.data.resize(len);
+  if (len) m_spi.read(bsb_rx(n), static_cast<std::uint16_t>(rd + 8), d.data.data(), len);
+  set_sock16(n, Sn_RX_RD, static_cast<std::uint16_t>(rd + 8 + len));
   command(n, Sn_CR_RECV);
   clear_interrupts(n, Sn_IR_RECV);
   return d;

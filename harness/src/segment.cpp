@@ -43,12 +43,15 @@ struct segment::port {
 };
 
 segment::segment(scheduler& sched, std::string name, std::uint64_t seed)
-    : m_sched(sched), m_name(std::move(name)), m_seed(seed), m_diag(m_name, sched.clock()) {}
+    : m_sched(sched),
+      m_name(std::move(name)),
+      m_seed(seed),
+      m_diag(m_name, sched.clock()),
+      m_alive(std::make_shared<bool>(true)) {}
 
-segment::~segment() {
-  for (auto& p : m_ports)
-    if (p->chip && p->attached) p->chip->on_transmit(nullptr);
-}
+// The chips' transmit callbacks hold only a weak token of the segment, so either may be destroyed first;
+// the destructor must not touch the chips (they may be gone already).
+segment::~segment() { *m_alive = false; }
 
 segment::port& segment::at(port_id p) {
   if (p < 0 || static_cast<std::size_t>(p) >= m_ports.size())
@@ -80,7 +83,9 @@ segment::port_id segment::attach(w5500& chip, const std::string& name, link_conf
   const port_id id = attach(name, [&chip](const octets& f) { chip.receive(f); }, cfg);
   at(id).chip = &chip;
   // The chip serializes its own frames at its PHY's speed: its callback fires when the last bit left.
-  chip.on_transmit([this, id](const w5500::wire_frame& f) {
+  std::weak_ptr<bool> alive = m_alive;
+  chip.on_transmit([this, id, alive](const w5500::wire_frame& f) {
+    if (!alive.lock()) return;
     port& p = at(id);
     if (!p.attached) return;
     ++p.stats.frames_out;
@@ -134,7 +139,8 @@ void segment::from_station(port_id id, octets frame, ps_t arrival) {
   for (auto& d : p.faults->apply(std::move(frame), link_dir::out)) {
     const std::uint64_t gen = p.generation;
     auto shared = std::make_shared<octets>(std::move(d.frame));
-    m_sched.at(arrival + d.extra_delay, [this, id, gen, shared] {
+    m_sched.at(arrival + d.extra_delay, [this, id, gen, shared, alive = std::weak_ptr<bool>(m_alive)] {
+      if (!alive.lock()) return;
       port& q = at(id);
       if (q.generation != gen) return;
       forward(id, *shared);
@@ -186,7 +192,8 @@ void segment::to_station(port_id id, octets frame) {
   for (auto& d : p.faults->apply(std::move(frame), link_dir::in)) {
     const std::uint64_t gen = p.generation;
     auto shared = std::make_shared<octets>(std::move(d.frame));
-    m_sched.at(end + p.cfg.delay + d.extra_delay, [this, id, gen, shared] {
+    m_sched.at(end + p.cfg.delay + d.extra_delay, [this, id, gen, shared, alive = std::weak_ptr<bool>(m_alive)] {
+      if (!alive.lock()) return;
       port& q = at(id);
       if (q.generation != gen || !q.attached) return;
       if (!q.up) {
@@ -213,7 +220,9 @@ void segment::set_link_up(port_id id, bool up) {
 
 void segment::schedule_link(port_id id, ps_t when, bool up) {
   (void)at(id);  // validates now, not when the event fires
-  m_sched.at(when, [this, id, up] { set_link_up(id, up); });
+  m_sched.at(when, [this, id, up, alive = std::weak_ptr<bool>(m_alive)] {
+    if (alive.lock()) set_link_up(id, up);
+  });
 }
 
 bool segment::link_up(port_id id) const { return at(id).up; }

@@ -52,7 +52,8 @@ class segment {
   // arrives. Names must be unique on the segment (throws std::invalid_argument otherwise).
   port_id attach(const std::string& name, receiver rx, link_config cfg = {});
   // Attaches a chip: its transmitted frames enter here, frames for it go to w5500::receive, and the
-  // link state drives its PHY (set_cable). The chip must outlive the segment or be detached first.
+  // link state drives its PHY (set_cable). Chip and segment may be destroyed in either order, but a
+  // chip destroyed first must not have its port detached or its link changed afterwards.
   port_id attach(w5500& chip, const std::string& name = "w5500", link_config cfg = {});
   // Detaches a station: frames in flight towards it are discarded.
   void detach(port_id p);
@@ -115,6 +116,7 @@ class segment {
   std::vector<std::pair<mac_addr, port_id>> m_mac_table;
   std::unique_ptr<pcap_writer> m_capture;
   std::vector<observer> m_observers;
+  std::shared_ptr<bool> m_alive;  // weak copies guard the chips' transmit callbacks
 };
 
 }  // namespace wizsim

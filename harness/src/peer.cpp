@@ -540,6 +540,7 @@ void tcp_connection::send_segment(std::uint8_t flags, std::uint32_t seq, const s
     d.log(log_level::debug, "tcp", ":{} -> {}:{} [{}] seq={} ack={} win={} len={}", m_lport, to_string(m_rip), m_rport,
           flag_string(flags), seq, h.ack, h.window, n);
   if (flags & TCP_ACK) {
+    m_last_ack_sent = m_rcv_nxt;
     m_host.sched().cancel(m_ack_timer);
     m_ack_timer = {};
     m_unacked_segments = 0;
@@ -933,6 +934,8 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
 
   // ---- data ----
   bool need_ack = false;
+  bool force_ack = false;  // a duplicate ACK the sender needs even if we answered already
+  const std::uint64_t sent_before = m_stats.segments_sent;
   std::size_t len = seg.payload_len;
   const std::uint8_t* data = seg.payload;
   std::uint32_t seq = seg.h.seq;
@@ -944,7 +947,7 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
     } else if (seq_lt(seq, m_rcv_nxt)) {
       const std::uint32_t dup = m_rcv_nxt - seq;
       if (dup >= len) {
-        need_ack = true;  // all old: the peer missed our ACK
+        need_ack = force_ack = true;  // all old: the peer missed our ACK
         len = 0;
       } else {
         data += dup;
@@ -955,12 +958,12 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
     if (len > 0 && can_receive) {
       if (seq != m_rcv_nxt) {
         ++m_stats.out_of_order;  // no reassembly queue: the sender retransmits
-        need_ack = true;
+        need_ack = force_ack = true;
         len = 0;
       } else {
         const std::size_t room = advertised_window();
         const std::size_t take = std::min(len, room);
-        if (take < len) need_ack = true;
+        if (take < len) need_ack = force_ack = true;
         if (take > 0) {
           m_rcv_nxt += static_cast<std::uint32_t>(take);
           deliver(data, take);
@@ -1003,10 +1006,12 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
       if (on_peer_fin) on_peer_fin();
       if (m_finished) return;
     } else if (m_fin_received) {
-      need_ack = true;  // a retransmitted FIN: our ACK was lost
+      need_ack = force_ack = true;  // a retransmitted FIN: our ACK was lost
     }
   }
-  if (need_ack) send_ack();
+  // An application that answered from on_data already carried this acknowledgement on its data.
+  const bool answered = m_stats.segments_sent > sent_before && m_last_ack_sent == m_rcv_nxt;
+  if (need_ack && (force_ack || !answered)) send_ack();
   output();
 }
 

@@ -155,6 +155,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   scheduler::event_id m_rto_timer, m_persist_timer, m_ack_timer, m_tw_timer;
   // Receive side.
   std::uint32_t m_irs = 0, m_rcv_nxt = 0;
+  std::uint32_t m_last_ack_sent = 0;  // rcv_nxt carried by the last segment we sent with ACK
   std::uint16_t m_rcv_wnd_cfg = 0;
   bool m_paused = false;
   octets m_rcv_buf;                   // received while paused

@@ -12,7 +12,11 @@ WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev
 # tshark: the wire-validity test checks captured frames with Wireshark's dissectors (wireshark-common's
 # debconf question "install-setuid" defaults to false under DEBIAN_FRONTEND=noninteractive).
 # clang + libclang-rt-14-dev: the libFuzzer/ASan/UBSan runtime for the fuzz build (build-fuzz/).
-WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev)
+# The real-network bridge tests (harness/tests/bridge/, each in its own throw-away namespaces): the real
+# peers dnsmasq-base (DHCP + DNS; not `dnsmasq`, which adds a host-wide service), busybox (udhcpc), curl,
+# iputils-ping, bind9-dnsutils (dig); iproute2 (ip, ss) and procps (sysctl) to set up the tap.
+WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev dnsmasq-base busybox curl iproute2 iputils-ping
+                      bind9-dnsutils procps)
 
 wizsim_log() { printf '==> %s\n' "$*" >&2; }
 

@@ -751,6 +751,10 @@ void tcp_connection::flush_received() {
   octets data;
   data.swap(m_rcv_buf);
   if (on_data) on_data(data);
+  if (m_peer_fin_pending && !m_paused && m_rcv_buf.empty()) {
+    m_peer_fin_pending = false;
+    if (on_peer_fin) on_peer_fin();
+  }
   // Window update: the application made room.
   if (was_closed && !m_finished && m_state != tcp_state::closed) send_ack();
 }
@@ -871,6 +875,17 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
 
   // ---- ACK processing ----
   const std::uint32_t ack = seg.h.ack;
+  // The window first: on_acked may send, and must see the window this segment advertises.
+  const std::uint16_t old_wnd = m_snd_wnd;
+  if (seq_le(m_snd_una, ack) && seq_le(ack, m_snd_max)) {
+    const bool reopened = m_snd_wnd == 0 && seg.h.window != 0;
+    m_snd_wnd = seg.h.window;
+    if (reopened) {
+      m_host.sched().cancel(m_persist_timer);
+      m_persist_timer = {};
+      m_persist_interval = 0;
+    }
+  }
   if (seq_lt(m_snd_una, ack) && seq_le(ack, m_snd_max)) {
     std::uint32_t acked = ack - m_snd_una;
     std::size_t data_acked = std::min<std::size_t>(acked, m_sendq.size());
@@ -910,7 +925,7 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
       }
     }
   } else if (ack == m_snd_una && seg.payload_len == 0 && !(f & TCP_FIN) && m_snd_nxt != m_snd_una &&
-             seg.h.window == m_snd_wnd) {
+             seg.h.window == old_wnd) {
     ++m_stats.duplicate_acks;
     if (++m_dup_acks == 3) {
       ++m_stats.fast_retransmissions;
@@ -921,15 +936,6 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
   } else if (seq_lt(m_snd_max, ack)) {
     send_ack();  // acknowledges something we never sent
     return;
-  }
-  if (seq_le(m_snd_una, ack)) {
-    const bool reopened = m_snd_wnd == 0 && seg.h.window != 0;
-    m_snd_wnd = seg.h.window;
-    if (reopened) {
-      m_host.sched().cancel(m_persist_timer);
-      m_persist_timer = {};
-      m_persist_interval = 0;
-    }
   }
 
   // ---- data ----
@@ -1003,7 +1009,9 @@ void tcp_connection::segment_arrived(const tcp_view& seg) {
       }
       send_ack();
       need_ack = false;
-      if (on_peer_fin) on_peer_fin();
+      // Data held back by a paused reader comes first; its FIN is reported after it is delivered.
+      if (!m_rcv_buf.empty()) m_peer_fin_pending = true;
+      else if (on_peer_fin) on_peer_fin();
       if (m_finished) return;
     } else if (m_fin_received) {
       need_ack = force_ack = true;  // a retransmitted FIN: our ACK was lost

@@ -160,6 +160,7 @@ class tcp_connection : public std::enable_shared_from_this<tcp_connection> {
   bool m_paused = false;
   octets m_rcv_buf;                   // received while paused
   bool m_fin_received = false;
+  bool m_peer_fin_pending = false;  // FIN arrived while a paused reader still had data buffered
   std::string m_close_reason;
   tcp_stats m_stats;
 };

@@ -294,18 +294,7 @@ void peer_host::on_tcp(const ipv4_view& ip) {
 }
 
 void peer_host::send_rst_for(const ipv4_view& ip, const tcp_view& seg) {
-  tcp_fields h;
-  h.src_port = seg.h.dst_port;
-  h.dst_port = seg.h.src_port;
-  if (seg.h.flags & TCP_ACK) {
-    h.seq = seg.h.ack;
-    h.flags = TCP_RST;
-  } else {
-    h.seq = 0;
-    h.ack = seg.h.seq + static_cast<std::uint32_t>(seg.payload_len) + ((seg.h.flags & TCP_SYN) ? 1 : 0) +
-            ((seg.h.flags & TCP_FIN) ? 1 : 0);
-    h.flags = TCP_RST | TCP_ACK;
-  }
+  const tcp_fields h = tcp_reset_for(seg);
   ++m_stats.tcp_resets_sent;
   send_ip(ip.h.src, ip_proto_tcp, build_tcp(m_cfg.ip, ip.h.src, h, {}));
 }
@@ -384,12 +373,15 @@ void peer_host::send_arp_request(ip4_addr target) {
 
 // ---- UDP ------------------------------------------------------------------------------------------------
 
-void peer_host::udp_bind(std::uint16_t port, udp_handler h) {
-  if (port == 0) throw std::invalid_argument("peer " + m_cfg.name + ": cannot bind UDP port 0");
-  if (m_udp.count(port))
-    throw std::invalid_argument(fmt::format("peer {}: UDP port {} is already bound", m_cfg.name, port));
-  m_udp[port] = std::move(h);
+// Registers a handler on a port: 0 and a port already taken are configuration errors.
+template <typename Map, typename Handler>
+static void claim_port(Map& map, std::uint16_t port, Handler h, const std::string& host, const char* what) {
+  if (port == 0) throw std::invalid_argument(fmt::format("peer {}: {} port 0 cannot be used", host, what));
+  if (map.count(port)) throw std::invalid_argument(fmt::format("peer {}: {} port {} is already taken", host, what, port));
+  map[port] = std::move(h);
 }
+
+void peer_host::udp_bind(std::uint16_t port, udp_handler h) { claim_port(m_udp, port, std::move(h), m_cfg.name, "UDP"); }
 
 void peer_host::udp_unbind(std::uint16_t port) { m_udp.erase(port); }
 
@@ -429,10 +421,7 @@ void peer_host::ping(ip4_addr dst, std::uint16_t seq, std::size_t payload_len, p
 // ---- TCP ------------------------------------------------------------------------------------------------
 
 void peer_host::tcp_listen(std::uint16_t port, accept_handler on_accept) {
-  if (port == 0) throw std::invalid_argument("peer " + m_cfg.name + ": cannot listen on TCP port 0");
-  if (m_listen.count(port))
-    throw std::invalid_argument(fmt::format("peer {}: TCP port {} is already listening", m_cfg.name, port));
-  m_listen[port] = std::move(on_accept);
+  claim_port(m_listen, port, std::move(on_accept), m_cfg.name, "TCP");
 }
 
 void peer_host::tcp_unlisten(std::uint16_t port) { m_listen.erase(port); }

@@ -279,6 +279,22 @@ octets build_tcp(ip4_addr src, ip4_addr dst, const tcp_fields& h, const octets& 
   return s;
 }
 
+tcp_fields tcp_reset_for(const tcp_view& seg) {
+  tcp_fields r;
+  r.src_port = seg.h.dst_port;
+  r.dst_port = seg.h.src_port;
+  if (seg.h.flags & TCP_ACK) {
+    r.seq = seg.h.ack;
+    r.flags = TCP_RST;
+  } else {
+    r.seq = 0;
+    r.ack = seg.h.seq + static_cast<std::uint32_t>(seg.payload_len) + ((seg.h.flags & TCP_SYN) ? 1 : 0) +
+            ((seg.h.flags & TCP_FIN) ? 1 : 0);
+    r.flags = TCP_RST | TCP_ACK;
+  }
+  return r;
+}
+
 // ---- Whole frames --------------------------------------------------------------------------------------
 
 namespace {

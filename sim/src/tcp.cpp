@@ -291,18 +291,7 @@ bool net_engine::handle_tcp(const eth_view& eth, const ipv4_view& ip) {
 
 void net_engine::tcp_send_rst_for(const eth_view& eth, const ipv4_view& ip, const tcp_view& seg) {
   // RFC 793 reset generation for a segment no connection wants (spec U25: the chip answers RST).
-  tcp_fields r;
-  r.src_port = seg.h.dst_port;
-  r.dst_port = seg.h.src_port;
-  if (seg.h.flags & TCP_ACK) {
-    r.seq = seg.h.ack;
-    r.flags = TCP_RST;
-  } else {
-    r.seq = 0;
-    r.ack = seg.h.seq + static_cast<std::uint32_t>(seg.payload_len) + ((seg.h.flags & TCP_SYN) ? 1 : 0) +
-            ((seg.h.flags & TCP_FIN) ? 1 : 0);
-    r.flags = TCP_RST | TCP_ACK;
-  }
+  const tcp_fields r = tcp_reset_for(seg);
   const ipv4_fields h = chip_ip_header(ip.h.src, ip_proto_tcp, 0x4000);
   send_ip(eth.src, h, build_tcp(h.src, h.dst, r, {}), nullptr);
 }

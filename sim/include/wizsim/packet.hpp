@@ -143,6 +143,9 @@ struct tcp_view {
 // Rejects fewer than 20 octets, data offset < 5 or past the buffer. Malformed options are ignored.
 std::optional<tcp_view> parse_tcp(const std::uint8_t* p, std::size_t n, ip4_addr src, ip4_addr dst);
 octets build_tcp(ip4_addr src, ip4_addr dst, const tcp_fields& h, const octets& payload);
+// The header of the RST that answers `seg` when no connection wants it (RFC 793 §3.4, "Reset Generation"):
+// seq = the segment's ACK if it had one; otherwise seq 0 with RST+ACK acknowledging everything it occupied.
+tcp_fields tcp_reset_for(const tcp_view& seg);
 
 // ---- Whole frames --------------------------------------------------------------------------------------
 // Ethernet + IPv4 + UDP / ICMP / TCP in one call (padded to 60 octets).

@@ -568,7 +568,14 @@ dhcp_server::dhcp_server(peer_host& host, dhcp_server_config cfg)
   const auto [t1, t2] = effective_timers(m_cfg);
   m_cfg.t1 = t1;
   m_cfg.t2 = t2;
-  m_host.udp_bind(dhcp_server_port, [this](const udp_datagram& d) { receive(d); });
+  m_host.seg().claim_range("dhcp pool", m_cfg.pool_first, m_cfg.pool_last, "dhcp server on " + m_host.config().name,
+                           this, m_cfg.shared_pool);
+  try {
+    m_host.udp_bind(dhcp_server_port, [this](const udp_datagram& d) { receive(d); });
+  } catch (...) {
+    m_host.seg().release_claims(this);
+    throw;
+  }
   m_host.log().log(log_level::info, "dhcp", "server {} serving {}-{} (lease {} s)",
                    to_string(m_cfg.server_id), to_string(m_cfg.pool_first), to_string(m_cfg.pool_last),
                    m_cfg.lease_time);
@@ -576,6 +583,7 @@ dhcp_server::dhcp_server(peer_host& host, dhcp_server_config cfg)
 
 dhcp_server::~dhcp_server() {
   m_alive.reset();
+  m_host.seg().release_claims(this);
   m_host.udp_unbind(dhcp_server_port);
 }
 

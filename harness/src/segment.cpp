@@ -246,6 +246,23 @@ void segment::stop_capture() {
   for (auto& p : m_ports) p->capture.reset();
 }
 
+void segment::claim_range(const std::string& kind, std::uint32_t first, std::uint32_t last, const std::string& owner,
+                          const void* token, bool shared) {
+  for (const auto& c : m_claims) {
+    if (c.kind != kind || c.last < first || last < c.first) continue;
+    if (shared && c.shared) continue;
+    throw std::invalid_argument(fmt::format(
+        "segment {}: {} {} {}-{} overlaps {} {}-{} of {} (mark both shared for competing servers on purpose)",
+        m_name, owner, kind, to_string(first), to_string(last), kind, to_string(c.first), to_string(c.last), c.owner));
+  }
+  m_claims.push_back(range_claim{kind, first, last, owner, token, shared});
+}
+
+void segment::release_claims(const void* token) {
+  m_claims.erase(std::remove_if(m_claims.begin(), m_claims.end(), [&](const auto& c) { return c.token == token; }),
+                 m_claims.end());
+}
+
 void segment::observe(observer o) { m_observers.push_back(std::move(o)); }
 
 void segment::set_log_sink(line_sink sink, log_level level) {

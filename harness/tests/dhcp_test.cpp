@@ -752,7 +752,13 @@ TEST(DhcpServer, TwoCompetingServersTheClientTakesTheFirstOfferAndTheOtherWithdr
   constexpr ip4_addr slow_ip = ip4(10, 0, 0, 2);
   peer_host slow_host(t.seg, host_config("slowdhcpd", slow_ip, 2));
   auto slow_cfg = base_config();
-  slow_cfg.reply_delay = ms(20);  // same pool: overlapping pools are a legitimate test setup
+  slow_cfg.reply_delay = ms(20);
+  slow_cfg.shared_pool = true;  // the same pool, on purpose: both servers must say so
+  EXPECT_THROW(dhcp_server(slow_host, slow_cfg), std::invalid_argument) << "the first server did not share";
+  t.server.reset();
+  auto first_cfg = base_config();
+  first_cfg.shared_pool = true;
+  t.server = std::make_unique<dhcp_server>(t.server_host, first_cfg);
   dhcp_server slow(slow_host, slow_cfg);
 
   t.send(dhcp_discover(t.id, 0xD1D1));
@@ -992,4 +998,28 @@ TEST(DhcpServer, EveryMessageKindIsValidOnTheWire) {
   const auto flagged = tshark_flagged(tshark, pcap.path);
   ASSERT_EQ(flagged.exit_code, 0) << flagged.err;
   EXPECT_EQ(flagged.out, "") << pcap.path;
+}
+
+TEST(DhcpServerConfig, OverlappingPoolsOnOneSegmentFailAtSetupNamingBothServers) {
+  scheduler sched;
+  segment seg(sched, "lan");
+  peer_host a(seg, host_config("dhcp-a", ip4(10, 0, 0, 1), 1));
+  peer_host b(seg, host_config("dhcp-b", ip4(10, 0, 0, 2), 2));
+  auto ca = base_config();
+  dhcp_server first(a, ca);
+  auto cb = base_config();
+  cb.pool_first = ip4(10, 0, 0, 140);  // overlaps .140-.149
+  cb.pool_last = ip4(10, 0, 0, 200);
+  try {
+    dhcp_server second(b, cb);
+    ADD_FAILURE() << "an overlapping pool was accepted";
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("dhcp-a"), std::string::npos) << what;
+    EXPECT_NE(what.find("dhcp-b"), std::string::npos) << what;
+    EXPECT_NE(what.find("10.0.0.140-10.0.0.200"), std::string::npos) << what;
+  }
+  cb.pool_first = ip4(10, 0, 0, 150);  // disjoint: fine
+  dhcp_server second(b, cb);
+  EXPECT_EQ(second.free_addresses(), 51u);
 }

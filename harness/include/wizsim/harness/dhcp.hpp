@@ -195,13 +195,16 @@ struct dhcp_server_config {
   ps_t offer_hold = seconds(30);              // how long an offered address stays reserved for its client
   ps_t decline_hold = seconds(600);           // how long a declined address stays out of the pool
   std::map<mac_addr, ip4_addr> reservations;  // static bindings by chaddr; inside or outside the pool
+  // Another server on the segment may hand out the same addresses (both must say so): competing servers
+  // on purpose. Otherwise a second server whose pool overlaps this one fails at construction.
+  bool shared_pool = false;
 
   // Throws std::invalid_argument ("dhcp: pool 10.0.0.50-10.0.0.40 is empty") when the configuration
   // cannot work: the server has no address (`host_ip` and server_id both 0), a non-contiguous netmask, an
   // empty pool, a pool, router or reservation outside the server's subnet or on its network / broadcast
   // address, a pool or reservation holding the server's or the router's address, two MACs reserved the
-  // same address, a DNS server 0.0.0.0, a zero lease, or not t1 < t2 < lease. Another server with an
-  // overlapping pool on the same segment is not an error here: competing servers are a test case.
+  // same address, a DNS server 0.0.0.0, a zero lease, or not t1 < t2 < lease. Overlapping pools of two
+  // servers on one segment are caught by dhcp_server's constructor (see shared_pool).
   void validate(ip4_addr host_ip = 0) const;
 };
 
@@ -237,8 +240,8 @@ struct dhcp_server_stats {
 
 class dhcp_server {
  public:
-  // Validates the configuration (std::invalid_argument) and binds UDP port 67 on `host`, which must
-  // outlive the server.
+  // Validates the configuration, claims the pool on the host's segment (both std::invalid_argument) and
+  // binds UDP port 67 on `host`, which must outlive the server.
   dhcp_server(peer_host& host, dhcp_server_config cfg);
   ~dhcp_server();
   dhcp_server(const dhcp_server&) = delete;

@@ -92,6 +92,14 @@ class segment {
   void adopt(diag& d);    // d follows the segment's sinks from now on
   void disown(diag& d);
 
+  // Address ranges services hand out on this segment (DHCP pools), so that two that would fight over
+  // the same addresses fail at setup. A claim overlapping another of the same `kind` throws
+  // std::invalid_argument naming both owners, unless both are `shared` (competing servers on purpose).
+  // `token` identifies the claimant for release_claims.
+  void claim_range(const std::string& kind, std::uint32_t first, std::uint32_t last, const std::string& owner,
+                   const void* token, bool shared = false);
+  void release_claims(const void* token);
+
   scheduler& sched() { return m_sched; }
   const std::string& name() const { return m_name; }
   std::uint64_t seed() const { return m_seed; }
@@ -117,6 +125,14 @@ class segment {
   std::unique_ptr<pcap_writer> m_capture;
   std::vector<observer> m_observers;
   std::shared_ptr<bool> m_alive;  // weak copies guard the chips' transmit callbacks
+  struct range_claim {
+    std::string kind;
+    std::uint32_t first, last;
+    std::string owner;
+    const void* token;
+    bool shared;
+  };
+  std::vector<range_claim> m_claims;
 };
 
 }  // namespace wizsim

@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,9 @@
 
 #include <fmt/format.h>
 
+#include "wizsim/harness/dhcp.hpp"
+#include "wizsim/harness/dns.hpp"
+#include "wizsim/harness/http.hpp"
 #include "wizsim/harness/peer.hpp"
 #include "wizsim/harness/segment.hpp"
 #include "wizsim/scheduler.hpp"
@@ -31,6 +35,10 @@ constexpr wizsim::mac_addr default_board_mac{0x02, 0x57, 0x49, 0x5A, 0x00, 0x01}
 
 struct peer_entry {
   std::unique_ptr<wizsim::peer_host> host;
+  // Services are destroyed before the host they run on (members go in reverse order).
+  std::unique_ptr<wizsim::dhcp_server> dhcp;
+  std::unique_ptr<wizsim::dns_server> dns;
+  std::map<std::uint16_t, std::unique_ptr<wizsim::http_server>> http;
   std::uint64_t udp_echoed = 0;  // datagrams echoed
   std::uint64_t tcp_echoed = 0;  // bytes echoed
 };
@@ -517,9 +525,75 @@ int wizsim_peer_echo_stats(wizsim_t* h, int peer, uint64_t* udp_datagrams, uint6
   });
 }
 
-// DHCP, DNS and HTTP server peers (harness/include/wizsim/harness/{dhcp,dns,http}.hpp) join the C API
-// here, as wizsim_peer_dhcp_server / wizsim_peer_dns_server / wizsim_peer_http_server, owned by the
-// peer_entry like the echo handlers (left to the lead: their configuration surface is still settling).
+namespace {
+wizsim::ip4_addr ip_arg(const char* text, const char* fn, const char* what) {
+  wizsim::ip4_addr a = 0;
+  int prefix = 0;
+  if (!text || !parse_ip(text, a, prefix) || std::strchr(text, '/') != nullptr)
+    throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: {} '{}' is not an IPv4 address (a.b.c.d)", fn, what,
+                                                     text ? text : "(null)"));
+  return a;
+}
+}  // namespace
+
+int wizsim_peer_dhcp_server(wizsim_t* h, int peer, const char* pool_first, const char* pool_last,
+                            const char* router, const char* dns, uint32_t lease_seconds) {
+  return guarded(h, __func__, [&](wizsim_instance& in, const char* fn) {
+    peer_entry& e = in.peer(peer, fn);
+    if (e.dhcp) throw api_error(WIZSIM_ERR_CONFLICT, fmt::format("{}: the peer already runs a DHCP server", fn));
+    wizsim::dhcp_server_config cfg;
+    cfg.pool_first = ip_arg(pool_first, fn, "pool_first");
+    cfg.pool_last = ip_arg(pool_last, fn, "pool_last");
+    cfg.netmask = e.host->config().netmask;
+    if (router) cfg.router = ip_arg(router, fn, "router");
+    if (dns) cfg.dns.push_back(ip_arg(dns, fn, "dns"));
+    if (lease_seconds) cfg.lease_time = lease_seconds;
+    try {
+      e.dhcp = std::make_unique<wizsim::dhcp_server>(*e.host, cfg);
+    } catch (const std::invalid_argument& ex) {
+      throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: {}", fn, ex.what()));
+    }
+    return WIZSIM_OK;
+  });
+}
+
+int wizsim_peer_dns_a(wizsim_t* h, int peer, const char* name, const char* ip, uint32_t ttl) {
+  return guarded(h, __func__, [&](wizsim_instance& in, const char* fn) {
+    peer_entry& e = in.peer(peer, fn);
+    if (!name) throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: NULL name", fn));
+    const wizsim::ip4_addr addr = ip_arg(ip, fn, "ip");
+    try {
+      if (!e.dns) e.dns = std::make_unique<wizsim::dns_server>(*e.host);
+      e.dns->add_a(name, addr, ttl ? std::optional<std::uint32_t>(ttl) : std::nullopt);
+    } catch (const std::invalid_argument& ex) {
+      throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: {}", fn, ex.what()));
+    }
+    return WIZSIM_OK;
+  });
+}
+
+int wizsim_peer_http_page(wizsim_t* h, int peer, uint16_t port, const char* path, int status,
+                          const char* content_type, const char* body, size_t len) {
+  return guarded(h, __func__, [&](wizsim_instance& in, const char* fn) {
+    peer_entry& e = in.peer(peer, fn);
+    if (port == 0 || !path || *path != '/')
+      throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: needs a port and a path starting with '/'", fn));
+    if (status < 100 || status > 599)
+      throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: status {} is not an HTTP status", fn, status));
+    if (!body && len) throw api_error(WIZSIM_ERR_ARGUMENT, fmt::format("{}: NULL body of {} octets", fn, len));
+    auto reply = wizsim::http_reply::text(status, std::string(body ? body : "", len),
+                                          content_type ? content_type : "text/plain");
+    const bool fresh = e.http.count(port) == 0;
+    try {
+      if (fresh) e.http[port] = std::make_unique<wizsim::http_server>(*e.host, port);
+      e.http[port]->route("GET", path, [reply](const wizsim::http_request&) { return reply; });
+    } catch (const std::invalid_argument& ex) {
+      if (fresh) e.http.erase(port);
+      throw api_error(WIZSIM_ERR_CONFLICT, fmt::format("{}: {}", fn, ex.what()));
+    }
+    return WIZSIM_OK;
+  });
+}
 
 int wizsim_cable(wizsim_t* h, int connected) {
   return guarded(h, __func__, [&](wizsim_instance& in, [[maybe_unused]] const char* fn) {

@@ -144,8 +144,20 @@ int wizsim_peer_udp_echo(wizsim_t* h, int peer, uint16_t port);
 int wizsim_peer_tcp_echo(wizsim_t* h, int peer, uint16_t port);
 /* What the peer's echo services handled so far (either pointer may be NULL). */
 int wizsim_peer_echo_stats(wizsim_t* h, int peer, uint64_t* udp_datagrams, uint64_t* tcp_bytes);
-/* Future services (DHCP server, DNS server, HTTP server, sink) are exposed here by later work, in the
- * same pattern: wizsim_peer_<service>(h, peer, ...config...) -> status. */
+/* DHCP server on a peer (UDP 67): hands out pool_first..pool_last (inclusive, "a.b.c.d") in the peer's
+ * subnet; `router` and `dns` ("a.b.c.d" or NULL: not sent) become options 3 and 6; `lease_seconds` 0 means
+ * 3600. Bad configuration (a pool outside the subnet, overlapping another server's pool, ...) is
+ * WIZSIM_ERR_ARGUMENT with the reason in wizsim_last_error; a second DHCP server on the same peer is
+ * WIZSIM_ERR_CONFLICT. */
+int wizsim_peer_dhcp_server(wizsim_t* h, int peer, const char* pool_first, const char* pool_last,
+                            const char* router, const char* dns, uint32_t lease_seconds);
+/* DNS server on a peer (UDP 53), started by the first record: `name` resolves to `ip` ("a.b.c.d") with
+ * `ttl` seconds (0: 300). Unknown names answer NXDOMAIN. */
+int wizsim_peer_dns_a(wizsim_t* h, int peer, const char* name, const char* ip, uint32_t ttl);
+/* HTTP/1.1 server on a peer's `port`, started by the first page: GET `path` answers `status` with
+ * `body` (`len` octets) of `content_type` (NULL: text/plain). Unknown paths answer 404. */
+int wizsim_peer_http_page(wizsim_t* h, int peer, uint16_t port, const char* path, int status,
+                          const char* content_type, const char* body, size_t len);
 
 /* Plugs (1) or unplugs (0) the chip's Ethernet cable: the segment link goes up or down. */
 int wizsim_cable(wizsim_t* h, int connected);

@@ -46,6 +46,9 @@ static void null_handles(void) {
   CHECK(wizsim_peer_udp_echo(NULL, 0, 7) == WIZSIM_ERR_NULL_HANDLE);
   CHECK(wizsim_peer_tcp_echo(NULL, 0, 7) == WIZSIM_ERR_NULL_HANDLE);
   CHECK(wizsim_peer_echo_stats(NULL, 0, &n, &n) == WIZSIM_ERR_NULL_HANDLE);
+  CHECK(wizsim_peer_dhcp_server(NULL, 0, "10.0.0.10", "10.0.0.20", NULL, NULL, 0) == WIZSIM_ERR_NULL_HANDLE);
+  CHECK(wizsim_peer_dns_a(NULL, 0, "a.test", "10.0.0.1", 0) == WIZSIM_ERR_NULL_HANDLE);
+  CHECK(wizsim_peer_http_page(NULL, 0, 80, "/", 200, NULL, "", 0) == WIZSIM_ERR_NULL_HANDLE);
   CHECK(wizsim_cable(NULL, 1) == WIZSIM_ERR_NULL_HANDLE);
   CHECK(wizsim_pcap(NULL, "x.pcap") == WIZSIM_ERR_NULL_HANDLE);
   CHECK(wizsim_trace(NULL, "x.jsonl") == WIZSIM_ERR_NULL_HANDLE);
@@ -143,6 +146,22 @@ static void errors_on_a_live_instance(void) {
   CHECK(wizsim_peer_tcp_echo(h, peer, 7) == WIZSIM_OK); /* TCP and UDP ports are separate */
   CHECK(wizsim_peer_tcp_echo(h, peer, 7) == WIZSIM_ERR_CONFLICT);
   CHECK(wizsim_peer_echo_stats(h, peer, NULL, NULL) == WIZSIM_OK);
+
+  /* Service configuration errors say what is wrong and leave the peer usable. */
+  CHECK(wizsim_peer_dhcp_server(h, peer, "10.1.0.10", "10.1.0.5", NULL, NULL, 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(mentions(wizsim_last_error(h), "wizsim_peer_dhcp_server", "empty"));
+  CHECK(wizsim_peer_dhcp_server(h, peer, "10.9.0.10", "10.9.0.20", NULL, NULL, 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_dhcp_server(h, peer, "10.1.0.10", "bogus", NULL, NULL, 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(mentions(wizsim_last_error(h), "wizsim_peer_dhcp_server", "bogus"));
+  CHECK(wizsim_peer_dhcp_server(h, peer, "10.0.1.10", "10.0.1.20", "10.0.0.254", NULL, 0) == WIZSIM_OK);
+  CHECK(wizsim_peer_dns_a(h, peer, "bad..name", "10.0.0.1", 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_dns_a(h, peer, "ok.test", "10.0.0.300", 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_dns_a(h, peer, "ok.test", "10.0.0.3", 0) == WIZSIM_OK);
+  CHECK(wizsim_peer_http_page(h, peer, 80, "nopath", 200, NULL, "", 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_http_page(h, peer, 80, "/", 99, NULL, "", 0) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_http_page(h, peer, 80, "/", 200, NULL, NULL, 5) == WIZSIM_ERR_ARGUMENT);
+  CHECK(wizsim_peer_http_page(h, peer, 80, "/", 200, "text/html", "<p>", 3) == WIZSIM_OK);
+  CHECK(wizsim_peer_http_page(h, peer, 7, "/", 200, NULL, "", 0) == WIZSIM_ERR_CONFLICT); /* the TCP echo */
 
   /* Time never goes backwards, and cannot overflow. */
   CHECK(wizsim_advance_us(h, 1000) == WIZSIM_OK);

@@ -77,6 +77,16 @@ int main(int argc, char** argv) {
   CHECK(wizsim_find_peer(sim, "echo") == peer, "find_peer");
   CHECK(wizsim_peer_udp_echo(sim, peer, 7) == WIZSIM_OK, "udp echo");
   CHECK(wizsim_peer_tcp_echo(sim, peer, 7) == WIZSIM_OK, "tcp echo");
+  CHECK(wizsim_peer_dhcp_server(sim, peer, "192.168.10.100", "192.168.10.120", "192.168.10.254", "192.168.10.1",
+                                600) == WIZSIM_OK,
+        "dhcp server");
+  CHECK(wizsim_peer_dhcp_server(sim, peer, "192.168.10.100", "192.168.10.120", NULL, NULL, 0) ==
+            WIZSIM_ERR_CONFLICT,
+        "a second DHCP server on one peer");
+  CHECK(wizsim_peer_dns_a(sim, peer, "www.example.test", "10.0.0.42", 60) == WIZSIM_OK, "dns record");
+  CHECK(wizsim_peer_http_page(sim, peer, 80, "/hello", 200, NULL, "hello, C driver", 15) == WIZSIM_OK, "http");
+  CHECK(wizsim_peer_http_page(sim, peer, 7, "/x", 200, NULL, "", 0) == WIZSIM_ERR_CONFLICT,
+        "http on the TCP echo port");
   CHECK(wizsim_pcap(sim, pcap_path) == WIZSIM_OK, "pcap");
   CHECK(wizsim_trace(sim, trace_path) == WIZSIM_OK, "trace");
   CHECK(wizsim_select_instance(sim) == WIZSIM_OK && wizsim_current_instance() == sim, "select_instance");
@@ -144,6 +154,65 @@ int main(int argc, char** argv) {
     CHECK(memcmp(out, back, sizeof out) == 0, "tcp echo differs");
     r = wd_disconnect(1, 2000);
     CHECK(r == WD_OK, "tcp disconnect: %d (Sn_SR 0x%02X)", r, wd_status(1));
+  }
+
+  /* ---- services: DHCP DISCOVER -> OFFER, a DNS A query, an HTTP GET, all through the driver ---- */
+  {
+    uint8_t msg[300], buf[600], from[4];
+    uint16_t from_port = 0;
+    static const uint8_t bcast[4] = {255, 255, 255, 255};
+    memset(msg, 0, sizeof msg);
+    msg[0] = 1; /* BOOTREQUEST */
+    msg[1] = 1; /* Ethernet */
+    msg[2] = 6;
+    msg[4] = 0x12, msg[5] = 0x34, msg[6] = 0x56, msg[7] = 0x78; /* xid */
+    msg[10] = 0x80;                                               /* broadcast flag */
+    memcpy(msg + 28, mac, 6);                                     /* chaddr */
+    msg[236] = 99, msg[237] = 130, msg[238] = 83, msg[239] = 99;  /* magic cookie */
+    msg[240] = 53, msg[241] = 1, msg[242] = 1;                    /* DHCPDISCOVER */
+    msg[243] = 255;
+    CHECK(wd_udp_open(2, 68) == WD_OK, "udp open 68");
+    r = wd_udp_sendto(2, bcast, 67, msg, sizeof msg, 2000);
+    CHECK(r == WD_OK, "dhcp discover: %d", r);
+    r = wd_udp_recvfrom(2, from, &from_port, buf, sizeof buf, 1000);
+    CHECK(r >= 244, "dhcp offer: recvfrom returned %d", r);
+    CHECK(buf[0] == 2 && memcmp(buf + 4, msg + 4, 4) == 0, "not a BOOTREPLY to our xid");
+    CHECK(buf[16] == 192 && buf[17] == 168 && buf[18] == 10 && buf[19] >= 100 && buf[19] <= 120,
+          "yiaddr %u.%u.%u.%u outside the pool", buf[16], buf[17], buf[18], buf[19]);
+    CHECK(buf[240] == 53 && buf[242] == 2, "first option is not 53 = OFFER");
+    CHECK(wd_close(2) == WD_OK, "close 68");
+  }
+  {
+    /* DNS: id 0xBEEF, RD, one question "www.example.test" A IN. */
+    static const uint8_t query[] = {0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0,  3, 'w', 'w', 'w', 7,
+                                    'e',  'x',  'a',  'm',  'p', 'l', 'e', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+    uint8_t buf[512], from[4];
+    uint16_t from_port = 0;
+    CHECK(wd_udp_open(2, 5353) == WD_OK, "udp open for dns");
+    CHECK(wd_udp_sendto(2, peer_ip, 53, query, sizeof query, 2000) == WD_OK, "dns query");
+    r = wd_udp_recvfrom(2, from, &from_port, buf, sizeof buf, 1000);
+    CHECK(r == (int)sizeof query + 16, "dns answer of %d octets", r);
+    CHECK(buf[0] == 0xBE && buf[1] == 0xEF && (buf[2] & 0x80) && (buf[3] & 0x0F) == 0, "not a NOERROR answer");
+    CHECK(buf[7] == 1, "%u answers", buf[7]);
+    CHECK(memcmp(buf + r - 4, "\x0A\x00\x00\x2A", 4) == 0, "A record is %u.%u.%u.%u", buf[r - 4], buf[r - 3],
+          buf[r - 2], buf[r - 1]);
+    CHECK(wd_close(2) == WD_OK, "close dns");
+  }
+  {
+    static const char get[] = "GET /hello HTTP/1.1\r\nHost: echo\r\nConnection: close\r\n\r\n";
+    char resp[1024];
+    int got = 0;
+    CHECK(wd_tcp_connect(3, 40002, peer_ip, 80, 3000) == WD_OK, "http connect");
+    CHECK(wd_tcp_send(3, (const uint8_t*)get, sizeof get - 1, 2000) == WD_OK, "http send");
+    for (;;) {
+      r = wd_tcp_recv(3, (uint8_t*)resp + got, (uint16_t)(sizeof resp - 1 - (size_t)got), 500);
+      if (r <= 0) break;
+      got += r;
+    }
+    resp[got] = 0;
+    CHECK(strncmp(resp, "HTTP/1.1 200", 12) == 0, "http status line: %.40s", resp);
+    CHECK(strstr(resp, "\r\n\r\nhello, C driver") != NULL, "http body missing: %s", resp);
+    wd_disconnect(3, 2000);
   }
 
   /* ---- the other side agrees, nothing was misused ---- */

@@ -14,9 +14,10 @@ WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev
 # clang + libclang-rt-14-dev: the libFuzzer/ASan/UBSan runtime for the fuzz build (build-fuzz/).
 # The real-network bridge tests (harness/tests/bridge/, each in its own throw-away namespaces): the real
 # peers dnsmasq-base (DHCP + DNS; not `dnsmasq`, which adds a host-wide service), busybox (udhcpc), curl,
-# iputils-ping, bind9-dnsutils (dig); iproute2 (ip, ss) and procps (sysctl) to set up the tap.
+# iputils-ping, bind9-dnsutils (dig), python3 (http.server); iproute2 (ip, ss) and procps (sysctl) to set
+# up the tap.
 WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev dnsmasq-base busybox curl iproute2 iputils-ping
-                      bind9-dnsutils procps)
+                      bind9-dnsutils procps python3)
 
 wizsim_log() { printf '==> %s\n' "$*" >&2; }
 

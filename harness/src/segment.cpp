@@ -152,6 +152,14 @@ void segment::forward(port_id from, const octets& frame) {
   const ps_t now = m_sched.now();
   if (m_capture) m_capture->write(frame, now);
   for (auto& o : m_observers) o(from, frame, now);
+  if (m_diag.tracing() && frame.size() >= eth_header_len) {
+    mac_addr d, sa;
+    std::copy_n(frame.begin(), 6, d.begin());
+    std::copy_n(frame.begin() + 6, 6, sa.begin());
+    m_diag.trace("frame", fmt::format(R"("from":"{}","len":{},"dst":"{}","src":"{}","type":"0x{:04x}")",
+                                      json_escape(at(from).name), frame.size(), to_string(d), to_string(sa),
+                                      get16(frame.data() + 12)));
+  }
   if (frame.size() < eth_header_len) {
     // Truncated by a fault below a header: the switch cannot forward it.
     ++at(from).stats.dropped_malformed;

@@ -199,6 +199,13 @@ TEST(Segment, TraceRecordsAttachmentsAndLinkChanges) {
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_NE(lines[0].find("\"attach\""), std::string::npos) << lines[0];
   EXPECT_NE(lines[1].find("\"up\":false"), std::string::npos) << lines[1];
+  seg.set_link_up(p, true);
+  seg.transmit(p, build_eth(broadcast_mac, mac_a, 0x88B5, octets(46, 0)));
+  sched.run_until(never);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_NE(lines[3].find(R"("ev":"frame","from":"x","len":60,"dst":"ff:ff:ff:ff:ff:ff","src":"02:00:00:00:00:0a","type":"0x88b5")"),
+            std::string::npos)
+      << lines[3];
   diag other("lan.other", sched.clock());
   seg.adopt(other);
   EXPECT_TRUE(other.tracing()) << "adopted diags follow the segment's sinks";
@@ -218,7 +225,7 @@ TEST(Artifacts, ARunLeavesItsCaptureTraceAndLogInOneDirectory) {
     seg.set_link_up(a, true);
     seg.transmit(a, build_eth(broadcast_mac, mac_a, 0x88B5, octets(46, 1)));
     sched.run_until(never);
-    EXPECT_EQ(art.trace_lines(), 2u);
+    EXPECT_EQ(art.trace_lines(), 3u) << "two link changes and the frame";
   }
   auto size_of = [](const std::string& p) {
     std::FILE* f = std::fopen(p.c_str(), "rb");

@@ -384,6 +384,12 @@ struct token {
   op_kind op = op_kind::eq;
 };
 
+// Value of a digit already known to be hex.
+unsigned hex_digit(char c) {
+  const int l = std::tolower(static_cast<unsigned char>(c));
+  return static_cast<unsigned>(std::isdigit(l) ? l - '0' : l - 'a' + 10);
+}
+
 bool word_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == ':';
 }
@@ -515,7 +521,7 @@ class parser {
     return n;
   }
 
-  // ---- literals ----
+  // ---- literals -------------------------------------------------------------------------------------------
 
   static bool all_of(std::string_view s, int (*pred)(int)) {
     for (char c : s)
@@ -536,9 +542,7 @@ class parser {
     }
     std::uint64_t v = 0;
     for (char c : s) {
-      const unsigned d = std::isdigit(static_cast<unsigned char>(c))
-                             ? static_cast<unsigned>(c - '0')
-                             : static_cast<unsigned>(std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
+      const unsigned d = hex_digit(c);
       if (v > (~std::uint64_t{0} - d) / static_cast<unsigned>(base)) fail(t, "number out of range");
       v = v * static_cast<unsigned>(base) + d;
     }
@@ -580,10 +584,7 @@ class parser {
     for (auto p : *parts) {
       if (p.size() > 2 || !all_of(p, [](int c) { return std::isxdigit(c); })) return std::nullopt;
       unsigned octet = 0;
-      for (char c : p)
-        octet = octet * 16 + static_cast<unsigned>(std::isdigit(static_cast<unsigned char>(c))
-                                                       ? c - '0'
-                                                       : std::tolower(static_cast<unsigned char>(c)) - 'a' + 10);
+      for (char c : p) octet = octet * 16 + hex_digit(c);
       v = v << 8 | octet;
     }
     return v;

@@ -323,14 +323,16 @@ TEST(FrameFilter, ParseErrorsNameTheTokenAndItsColumn) {
             std::string::npos);
   EXPECT_NE(parse_error("udp.dport = 53").find("did you mean '=='"), std::string::npos);
   EXPECT_NE(parse_error("udp.dport == $").find("'$' at column 14"), std::string::npos);
-  EXPECT_NE(parse_error("ip.proto == sctp").find("unknown constant for ip.proto (known: icmp, igmp, tcp, udp)"),
-            std::string::npos);
+  EXPECT_NE(
+      parse_error("ip.proto == sctp").find("unknown constant for ip.proto (known: icmp, igmp, tcp, udp)"),
+      std::string::npos);
   EXPECT_NE(parse_error("udp.dport == dns").find("'dns' at column 14"), std::string::npos);
   EXPECT_NE(parse_error("arp.op == discover").find("known: request, reply"), std::string::npos)
       << "constants belong to their own field";
   EXPECT_NE(parse_error("ip.src == 10.0.0.256").find("octet out of range"), std::string::npos);
   EXPECT_NE(parse_error("ip.src == 10.0.1").find("malformed IPv4"), std::string::npos);
-  EXPECT_NE(parse_error("udp.dport == 10.0.0.1").find("cannot be compared with udp.dport"), std::string::npos);
+  EXPECT_NE(parse_error("udp.dport == 10.0.0.1").find("cannot be compared with udp.dport"),
+            std::string::npos);
   EXPECT_NE(parse_error("eth.src == 02:00:00:00:00").find("malformed MAC"), std::string::npos);
   EXPECT_NE(parse_error("ip.src == 02:00:00:00:00:01").find("cannot be compared with ip.src"),
             std::string::npos);
@@ -352,8 +354,8 @@ TEST(FrameFilter, RandomBytesNeverCrashOrReadOutOfBounds) {
   for (const char* f :
        {"frame.len", "eth.dst", "eth.src", "eth.type", "eth.bcast", "eth.mcast", "arp", "arp.op", "arp.spa",
         "arp.tpa", "arp.sha", "ip", "ip.src", "ip.dst", "ip.proto", "ip.ttl", "ip.id", "ip.len", "ip.frag",
-        "icmp", "icmp.type", "icmp.code", "igmp", "udp", "udp.sport", "udp.dport", "udp.port", "udp.len", "tcp",
-        "tcp.sport", "tcp.dport", "tcp.port", "tcp.seq", "tcp.ack", "tcp.win", "tcp.len", "tcp.flags",
+        "icmp", "icmp.type", "icmp.code", "igmp", "udp", "udp.sport", "udp.dport", "udp.port", "udp.len",
+        "tcp", "tcp.sport", "tcp.dport", "tcp.port", "tcp.seq", "tcp.ack", "tcp.win", "tcp.len", "tcp.flags",
         "tcp.flags.syn", "tcp.flags.ack", "tcp.flags.fin", "tcp.flags.rst", "tcp.flags.psh", "tcp.flags.urg",
         "tcp.mss", "dhcp", "dhcp.type", "dhcp.xid", "dns", "dns.id", "dns.qr", "dns.rcode"})
     all += (all.empty() ? "" : " && ") + std::string(f) + " >= 0";

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tshark_util.hpp"
+#include "lan_fixture.hpp"
 #include "wizsim/harness/dhcp.hpp"
 #include "wizsim/harness/peer.hpp"
 #include "wizsim/harness/raw_client.hpp"
@@ -397,14 +398,7 @@ TEST(DhcpServerConfig, RejectsConfigurationsThatCannotWorkWithAClearMessage) {
 
 namespace {
 
-peer_config host_config(const std::string& name, ip4_addr ip, std::uint8_t last) {
-  peer_config c;
-  c.name = name;
-  c.ip = ip;
-  c.netmask = mask24;
-  c.mac = {0x02, 0x00, 0x00, 0x00, 0x00, last};
-  return c;
-}
+using test::peer_cfg;
 
 // A reply as it crossed the segment towards a client (UDP to port 68).
 struct wire_reply {
@@ -419,7 +413,7 @@ struct dhcp_bench {
   scheduler sched{11};
   w5500 chip{sched};
   segment seg{sched, "lan", 11};
-  peer_host server_host{seg, host_config("dhcpd", server_ip, 1)};
+  peer_host server_host{seg, peer_cfg("dhcpd", server_ip, 1)};
   std::unique_ptr<dhcp_server> server;
   raw_client client{chip};
   dhcp_client_identity id;
@@ -750,7 +744,7 @@ TEST(DhcpServer, OfferThenVanishIgnoresTheRequestAndTheOfferLapses) {
 TEST(DhcpServer, TwoCompetingServersTheClientTakesTheFirstOfferAndTheOtherWithdraws) {
   dhcp_bench t;
   constexpr ip4_addr slow_ip = ip4(10, 0, 0, 2);
-  peer_host slow_host(t.seg, host_config("slowdhcpd", slow_ip, 2));
+  peer_host slow_host(t.seg, peer_cfg("slowdhcpd", slow_ip, 2));
   auto slow_cfg = base_config();
   slow_cfg.reply_delay = ms(20);
   slow_cfg.shared_pool = true;  // the same pool, on purpose: both servers must say so
@@ -866,7 +860,7 @@ TEST(DhcpServer, AnInfiniteLeaseCarriesNoRenewalTimesAndNeverLapses) {
 TEST(DhcpServer, RepliesThroughARelayAgentToItsAddressOnPort67) {
   dhcp_bench t;
   constexpr ip4_addr relay_ip = ip4(10, 0, 0, 9);
-  peer_host relay(t.seg, host_config("relay", relay_ip, 9));
+  peer_host relay(t.seg, peer_cfg("relay", relay_ip, 9));
   std::vector<dhcp_message> at_relay;
   relay.udp_bind(dhcp_server_port, [&](const udp_datagram& d) {
     const auto m = parse_dhcp(d.payload);
@@ -944,7 +938,7 @@ TEST(DhcpServer, TracesEveryMessageInAndOut) {
 TEST(DhcpServer, ConstructionRejectsABadConfigurationAndASecondServerOnOneHost) {
   scheduler sched;
   segment seg(sched);
-  peer_host host(seg, host_config("dhcpd", server_ip, 1));
+  peer_host host(seg, peer_cfg("dhcpd", server_ip, 1));
   auto bad = base_config();
   bad.pool_last = ip4(10, 0, 0, 1);
   EXPECT_THROW((dhcp_server{host, bad}), std::invalid_argument);
@@ -1003,8 +997,8 @@ TEST(DhcpServer, EveryMessageKindIsValidOnTheWire) {
 TEST(DhcpServerConfig, OverlappingPoolsOnOneSegmentFailAtSetupNamingBothServers) {
   scheduler sched;
   segment seg(sched, "lan");
-  peer_host a(seg, host_config("dhcp-a", ip4(10, 0, 0, 1), 1));
-  peer_host b(seg, host_config("dhcp-b", ip4(10, 0, 0, 2), 2));
+  peer_host a(seg, peer_cfg("dhcp-a", ip4(10, 0, 0, 1), 1));
+  peer_host b(seg, peer_cfg("dhcp-b", ip4(10, 0, 0, 2), 2));
   auto ca = base_config();
   dhcp_server first(a, ca);
   auto cb = base_config();

@@ -519,25 +519,13 @@ struct dns_bench {
 
   // Sends raw octets to the server from the chip.
   void send(const octets& payload) { ASSERT_TRUE(client.sendto(0, server_ip, dns_port, payload)); }
-  // The next datagram the chip receives, if any within `timeout`. Read as a driver does: Sn_RX_RD once,
-  // the 8-octet header and the payload from there, then RX_RD advanced past both and RECV.
-  // (raw_client::recvfrom reads Sn_RX_RD back between header and payload, which under the default quirk
-  // rx_rd_latched_until_recv returns the old pointer, so it hands back the header as payload.)
+  // The next datagram the chip receives from the server, if any within `timeout`.
   std::optional<octets> receive(ps_t timeout = ms(100)) {
-    constexpr std::uint16_t Sn_RX_RD = 0x28;
-    if (!client.wait([&] { return client.rx_size(0) >= 8; }, timeout)) return std::nullopt;
-    spi_host& spi = client.spi();
-    const std::uint16_t rd = spi.read16(bsb_socket(0), Sn_RX_RD);
-    std::uint8_t head[8];
-    spi.read(bsb_rx(0), rd, head, sizeof head);
-    EXPECT_EQ(get32(head), server_ip);
-    EXPECT_EQ(get16(head + 4), dns_port);
-    octets data(get16(head + 6));
-    if (!data.empty()) spi.read(bsb_rx(0), static_cast<std::uint16_t>(rd + 8), data.data(), data.size());
-    spi.write16(bsb_socket(0), Sn_RX_RD, static_cast<std::uint16_t>(rd + 8 + data.size()));
-    EXPECT_TRUE(spi.command(0, Sn_CR_RECV));
-    client.clear_interrupts(0, Sn_IR_RECV);
-    return data;
+    auto d = client.recvfrom(0, timeout);
+    if (!d) return std::nullopt;
+    EXPECT_EQ(d->ip, server_ip);
+    EXPECT_EQ(d->port, dns_port);
+    return d->data;
   }
   // Sends `q` and returns the parsed answer (failing the test if none arrives or it does not parse or
   // does not answer the query).

@@ -1,6 +1,7 @@
 // HTTP/1.1 message layer, server and client: parser unit tests (whole, byte at a time, malformed, limits)
 // and integration over the virtual network: peer to peer, chip as client (through its 2 KiB RX buffer),
 // chip as server, and the capture checked by tshark.
+#include "lan_fixture.hpp"
 #include "wizsim/harness/http.hpp"
 
 #include <gtest/gtest.h>
@@ -438,13 +439,7 @@ constexpr ip4_addr server_ip = ip4(10, 0, 0, 1), client_ip = ip4(10, 0, 0, 2), c
 constexpr ip4_addr netmask = ip4(255, 255, 255, 0);
 const mac_addr chip_mac{0x02, 0x08, 0xDC, 0x00, 0x00, 0x50};
 
-peer_config peer_cfg(const std::string& name, ip4_addr ip, std::uint8_t last) {
-  peer_config c;
-  c.name = name;
-  c.ip = ip;
-  c.mac = {0x02, 0x00, 0x00, 0x00, 0x00, last};
-  return c;
-}
+using test::peer_cfg;
 
 // Steps the scheduler until `pred` holds or `limit` of virtual time has passed.
 template <typename Pred>
@@ -1107,17 +1102,10 @@ TEST(HttpServer, RejectsBadRoutesAndConfiguration) {
 // ---- against the chip -----------------------------------------------------------------------------------
 
 // A chip on the segment driven by a register-level client, and an HTTP server on a peer.
-struct chip_bench {
-  chip_bench() {
-    seg.attach(chip, "chip");
-    sched.advance_by(seconds(4));  // PHY auto-negotiation
-    raw.configure(chip_mac, chip_ip, netmask, server_ip);
-  }
-  scheduler sched{21};
-  w5500 chip{sched};  // declared before the segment: it must outlive it
-  segment seg{sched, "lan", 21};
+struct chip_bench : test::chip_on_lan {
+  chip_bench() : chip_on_lan(21, chip_ip, server_ip, chip_mac) {}
   peer_host srv_host{seg, peer_cfg("server", server_ip, 1)};
-  raw_client raw{chip};
+  raw_client& raw = client;
 };
 
 // Reads one response from chip socket `n` through its RX buffer, piece by piece, checking body bytes

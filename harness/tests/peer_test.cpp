@@ -5,36 +5,24 @@
 #include <memory>
 #include <string>
 
+#include "lan_fixture.hpp"
 #include "wizsim/harness/peer.hpp"
 #include "wizsim/harness/raw_client.hpp"
 #include "wizsim/w5500.hpp"
 
 using namespace wizsim;
+using test::pattern;
 
 namespace {
 
 constexpr ip4_addr ip_a = ip4(10, 0, 0, 1), ip_b = ip4(10, 0, 0, 2), chip_ip = ip4(10, 0, 0, 50);
 const mac_addr chip_mac{0x02, 0x08, 0xDC, 0, 0, 0x50};
 
-peer_config cfg(const std::string& name, ip4_addr ip, std::uint8_t last) {
-  peer_config c;
-  c.name = name;
-  c.ip = ip;
-  c.mac = {0x02, 0x00, 0x00, 0x00, 0x00, last};
-  return c;
-}
-
-octets pattern(std::size_t n, std::uint8_t seed = 1) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed * 31 + i * 7 + (i >> 8));
-  return p;
-}
-
 struct two_peers {
   scheduler sched{5};
   segment seg{sched, "lan", 5};
-  peer_host a{seg, cfg("a", ip_a, 1)};
-  peer_host b{seg, cfg("b", ip_b, 2)};
+  peer_host a{seg, test::peer_cfg("a", ip_a, 1)};
+  peer_host b{seg, test::peer_cfg("b", ip_b, 2)};
 };
 
 // A server on b that keeps everything it gets and closes when the client does.
@@ -109,7 +97,7 @@ TEST(Peer, UdpReachesABoundPortAndAnUnboundPortGetsIcmpUnreachable) {
 
 TEST(Peer, BroadcastUdpReachesEveryPeerBoundToThePort) {
   two_peers t;
-  peer_host c(t.seg, cfg("c", ip4(10, 0, 0, 3), 3));
+  peer_host c(t.seg, test::peer_cfg("c", ip4(10, 0, 0, 3), 3));
   int hits = 0;
   t.b.udp_bind(67, [&](const udp_datagram&) { ++hits; });
   c.udp_bind(67, [&](const udp_datagram&) { ++hits; });
@@ -122,14 +110,14 @@ TEST(Peer, BroadcastUdpReachesEveryPeerBoundToThePort) {
 TEST(Peer, BadConfigurationFailsAtSetup) {
   scheduler sched;
   segment seg(sched);
-  auto c = cfg("x", ip_a, 1);
+  auto c = test::peer_cfg("x", ip_a, 1);
   c.mac[0] = 0x01;
   EXPECT_THROW(peer_host(seg, c), std::invalid_argument);
-  c = cfg("x", ip_a, 1);
+  c = test::peer_cfg("x", ip_a, 1);
   c.tcp_mss = 2000;
   EXPECT_THROW(peer_host(seg, c), std::invalid_argument);
-  peer_host ok(seg, cfg("x", ip_a, 1));
-  EXPECT_THROW(peer_host(seg, cfg("x", ip_b, 2)), std::invalid_argument) << "port names are unique";
+  peer_host ok(seg, test::peer_cfg("x", ip_a, 1));
+  EXPECT_THROW(peer_host(seg, test::peer_cfg("x", ip_b, 2)), std::invalid_argument) << "port names are unique";
 }
 
 TEST(PeerTcp, TransfersBothWaysAndClosesCleanly) {
@@ -270,17 +258,9 @@ TEST(PeerTcp, HandshakeSurvivesALostSynAck) {
 
 // ---- against the chip ------------------------------------------------------------------------------------
 
-struct chip_and_peer {
-  scheduler sched{9};
-  segment seg{sched, "lan", 9};
-  w5500 chip{sched};
-  peer_host peer{seg, cfg("peer", ip_a, 1)};
-  raw_client client{chip};
-  chip_and_peer() {
-    seg.attach(chip, "chip");
-    sched.advance_by(seconds(4));  // PHY auto-negotiation
-    client.configure(chip_mac, chip_ip, ip4(255, 255, 255, 0), ip_a);
-  }
+struct chip_and_peer : test::chip_on_lan {
+  chip_and_peer() : chip_on_lan(9, chip_ip, ip_a, chip_mac) {}
+  peer_host peer{seg, test::peer_cfg("peer", ip_a, 1)};
 };
 
 TEST(PeerAndChip, PeerPingsTheChip) {

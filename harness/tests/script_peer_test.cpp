@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "lan_fixture.hpp"
 #include "wizsim/harness/raw_client.hpp"
 #include "wizsim/harness/script_peer.hpp"
 #include "wizsim/w5500.hpp"
@@ -16,11 +17,7 @@ constexpr ip4_addr peer_ip = ip4(10, 0, 0, 1), chip_ip = ip4(10, 0, 0, 50);
 const mac_addr peer_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 const mac_addr chip_mac{0x02, 0x08, 0xDC, 0, 0, 0x50};
 
-octets pattern(std::size_t n, std::uint8_t seed = 1) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed * 31 + i * 7);
-  return p;
-}
+using test::pattern;
 
 ipv4_fields from_peer(std::uint8_t proto) {
   ipv4_fields h;
@@ -48,17 +45,9 @@ octets tcp_to_chip(std::uint8_t flags, std::uint32_t seq, std::uint32_t ack, std
   return tcp_frame(chip_mac, peer_mac, from_peer(ip_proto_tcp), t, {});
 }
 
-struct bench {
-  scheduler sched{11};
-  segment seg{sched, "lan", 11};
-  w5500 chip{sched};
+struct bench : test::chip_on_lan {
+  bench() : chip_on_lan(11, chip_ip, peer_ip, chip_mac) {}
   script_peer script{seg, "script"};
-  raw_client client{chip};
-  bench() {
-    seg.attach(chip, "chip");
-    sched.advance_by(seconds(4));  // PHY auto-negotiation
-    client.configure(chip_mac, chip_ip, ip4(255, 255, 255, 0), peer_ip);
-  }
 };
 
 }  // namespace

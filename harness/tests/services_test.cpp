@@ -7,51 +7,20 @@
 
 #include "wizsim/harness/filter.hpp"
 #include "wizsim/harness/raw_client.hpp"
+#include "lan_fixture.hpp"
 #include "wizsim/harness/services.hpp"
 #include "wizsim/w5500.hpp"
 
 using namespace wizsim;
+using test::pattern;
 
 namespace {
 
 constexpr ip4_addr peer_ip = ip4(10, 0, 0, 1), chip_ip = ip4(10, 0, 0, 50);
-const mac_addr chip_mac{0x02, 0x08, 0xDC, 0, 0, 0x50};
 
-peer_config cfg(const std::string& name, ip4_addr ip, std::uint8_t last) {
-  peer_config c;
-  c.name = name;
-  c.ip = ip;
-  c.mac = {0x02, 0x00, 0x00, 0x00, 0x00, last};
-  return c;
-}
-
-octets pattern(std::size_t n, std::uint8_t seed = 1) {
-  octets p(n);
-  for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<std::uint8_t>(seed * 31 + i * 7 + (i >> 8));
-  return p;
-}
-
-struct bench {
-  scheduler sched{21};
-  segment seg{sched, "lan", 21};
-  w5500 chip{sched};
-  peer_host peer{seg, cfg("peer", peer_ip, 1)};
-  raw_client client{chip};
-  bench() {
-    seg.attach(chip, "chip");
-    sched.advance_by(seconds(4));  // PHY auto-negotiation
-    client.configure(chip_mac, chip_ip, ip4(255, 255, 255, 0), peer_ip);
-  }
-  // Reads from socket n until `want` octets arrived or `timeout`.
-  octets read(int n, std::size_t want, ps_t timeout) {
-    octets got;
-    client.wait([&] {
-      const octets part = client.recv(n, 0);
-      got.insert(got.end(), part.begin(), part.end());
-      return got.size() >= want;
-    }, timeout);
-    return got;
-  }
+struct bench : test::chip_on_lan {
+  bench() : chip_on_lan(21, chip_ip, peer_ip) {}
+  peer_host peer{seg, test::peer_cfg("peer", peer_ip, 1)};
 };
 
 }  // namespace
@@ -264,7 +233,7 @@ TEST(Services, PingerRunsUntilStoppedWithCountZero) {
 TEST(Services, BadConfigurationFailsAtSetup) {
   scheduler sched;
   segment seg(sched);
-  peer_host h(seg, cfg("h", peer_ip, 1));
+  peer_host h(seg, test::peer_cfg("h", peer_ip, 1));
   tcp_sink_config sc;
   sc.pause_after = 100;
   EXPECT_THROW(tcp_sink_service(h, 5000, sc), std::invalid_argument);
@@ -283,8 +252,8 @@ TEST(Services, BadConfigurationFailsAtSetup) {
 TEST(Services, PeerToPeerEchoAndAServiceDestroyedMidConnection) {
   scheduler sched{3};
   segment seg(sched, "lan", 3);
-  peer_host a(seg, cfg("a", peer_ip, 1));
-  peer_host b(seg, cfg("b", ip4(10, 0, 0, 2), 2));
+  peer_host a(seg, test::peer_cfg("a", peer_ip, 1));
+  peer_host b(seg, test::peer_cfg("b", ip4(10, 0, 0, 2), 2));
   auto echo = std::make_unique<tcp_echo_service>(b);
   auto c = a.tcp_connect(ip4(10, 0, 0, 2), 7);
   octets back;

@@ -61,17 +61,26 @@ wizsim_fuzz() {
     CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
       -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DWIZSIM_FUZZ=ON -DWIZSIM_BUILD_TESTS=OFF -DWIZSIM_BUILD_BENCH=OFF >/dev/null
   fi
-  wizsim_log "building the fuzzer"
-  cmake --build "$dir" -j "$(nproc)" --target wizsim-frame-fuzz
-  local work="$dir/fuzz-work"
-  rm -rf "$work" && mkdir -p "$work/corpus" "$dir/artifacts"
+  wizsim_log "building the fuzzers"
+  cmake --build "$dir" -j "$(nproc)" --target wizsim-frame-fuzz wizsim-peer-fuzz
   local runs="${WIZSIM_FUZZ_RUNS:-20000}"
-  wizsim_log "fuzzing frame ingress ($runs runs)"
-  if ! "$dir/sim/fuzz/wizsim-frame-fuzz" -runs="$runs" -max_len=4096 -seed=1 -print_final_stats=1 -timeout=60 \
-      -artifact_prefix="$dir/artifacts/" "$work/corpus" sim/fuzz/corpus >"$work/log" 2>&1; then
-    grep -E -B2 -A40 'ERROR:|runtime error|frame_fuzz oracle|deadly signal' "$work/log" | head -n 80 >&2 ||
+  # target, binary, seed corpus, what it covers
+  wizsim_fuzz_one "$dir" "$runs" wizsim-frame-fuzz sim/fuzz "frame ingress into the chip" || return 1
+  wizsim_fuzz_one "$dir" "$runs" wizsim-peer-fuzz harness/fuzz "traffic at the peers and their services" ||
+    return 1
+}
+
+# wizsim_fuzz_one DIR RUNS TARGET SOURCE_DIR DESCRIPTION: runs one libFuzzer target from its seed corpus.
+wizsim_fuzz_one() {
+  local dir=$1 runs=$2 target=$3 src=$4 what=$5
+  local work="$dir/fuzz-work/$target"
+  rm -rf "$work" && mkdir -p "$work/corpus" "$dir/artifacts"
+  wizsim_log "fuzzing $what ($runs runs)"
+  if ! "$dir/$src/$target" -runs="$runs" -max_len=4096 -seed=1 -print_final_stats=1 -timeout=60 \
+      -artifact_prefix="$dir/artifacts/$target-" "$work/corpus" "$src/corpus" >"$work/log" 2>&1; then
+    grep -E -B2 -A40 'ERROR:|runtime error|_fuzz oracle|deadly signal' "$work/log" | head -n 80 >&2 ||
       tail -n 60 "$work/log" >&2
-    wizsim_log "FUZZER FAILED: reproducer in $dir/artifacts/ (run it: $dir/sim/fuzz/wizsim-frame-fuzz FILE)"
+    wizsim_log "FUZZER FAILED: reproducer in $dir/artifacts/ (run it: $dir/$src/$target FILE)"
     return 1
   fi
   grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' "$work/log" >&2 || true

@@ -55,6 +55,7 @@ struct result {
   constexpr bool ok() const { return err.ok(); }
   constexpr explicit operator bool() const { return ok(); }
   constexpr const T& operator*() const { return value; }
+  constexpr const T* operator->() const { return &value; }
 };
 
 }  // namespace wiznet5k

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "driver_lan.hpp"
 #include "lan_fixture.hpp"
 #include "wiznet5k/dhcp.hpp"
 #include "wiznet5k/wiznet5k.hpp"
@@ -20,6 +21,9 @@
 #include "wizsim/w5500.hpp"
 
 using namespace wizsim;
+using wizsim::test::from_w;
+using wizsim::test::secs;
+using wizsim::test::to_w;
 using wiznet5k::DHCP;
 using wiznet5k::errc;
 
@@ -34,12 +38,6 @@ const wiznet5k::mac6 chip_mac{0x02, 0x08, 0xDC, 0x00, 0x00, 0x50};
 const mac_addr chip_mac_w{0x02, 0x08, 0xDC, 0x00, 0x00, 0x50};
 const mac_addr server_mac{0x02, 0x00, 0x00, 0x00, 0x00, 0x01};
 
-ip4_addr from_w(const wiznet5k::ip4& a) {
-  return ip4(a[0], a[1], a[2], a[3]);
-}
-double secs(ps_t t) {
-  return static_cast<double>(t) / static_cast<double>(ps_per_s);
-}
 
 dhcp_server_config base_config(std::uint32_t lease = 600) {
   dhcp_server_config c;
@@ -117,11 +115,7 @@ struct dhcp_lan {
   }
 
   bool all_sockets_closed() {
-    for (int sn = 0; sn < 8; ++sn) {
-      const auto s = eth.socket_status(sn);
-      if (!s.ok() || s.value != wiznet5k::SNSR_SOCK_CLOSED) return false;
-    }
-    return true;
+    return test::all_sockets_closed(eth);
   }
 
   ip4_addr chip_ip() {

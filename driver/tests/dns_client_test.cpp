@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "driver_lan.hpp"
 #include "lan_fixture.hpp"
 #include "wiznet5k/dns.hpp"
 #include "wiznet5k/wiznet5k.hpp"
@@ -18,6 +19,9 @@
 #include "wizsim/w5500.hpp"
 
 using namespace wizsim;
+using wizsim::test::from_w;
+using wizsim::test::secs;
+using wizsim::test::to_w;
 using wiznet5k::DNS;
 using wiznet5k::errc;
 
@@ -26,16 +30,6 @@ namespace {
 constexpr ip4_addr chip_ip = ip4(10, 0, 0, 50), dns_ip = ip4(10, 0, 0, 53), mask24 = ip4(255, 255, 255, 0);
 const wiznet5k::mac6 chip_mac{0x02, 0x08, 0xDC, 0x00, 0x00, 0x50};
 
-wiznet5k::ip4 to_w(ip4_addr a) {
-  return {static_cast<std::uint8_t>(a >> 24), static_cast<std::uint8_t>(a >> 16),
-          static_cast<std::uint8_t>(a >> 8), static_cast<std::uint8_t>(a)};
-}
-ip4_addr from_w(const wiznet5k::ip4& a) {
-  return ip4(a[0], a[1], a[2], a[3]);
-}
-double secs(ps_t t) {
-  return static_cast<double>(t) / static_cast<double>(ps_per_s);
-}
 
 // A query the chip sent, as it crossed the segment.
 struct query_seen {
@@ -96,11 +90,7 @@ struct dns_lan {
   }
 
   bool all_sockets_closed() {
-    for (int sn = 0; sn < 8; ++sn) {
-      const auto s = eth.socket_status(sn);
-      if (!s.ok() || s.value != wiznet5k::SNSR_SOCK_CLOSED) return false;
-    }
-    return true;
+    return test::all_sockets_closed(eth);
   }
 };
 

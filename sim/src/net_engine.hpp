@@ -129,6 +129,7 @@ class net_engine {
     bool send_ok_pending = false;    // a SEND whose data has not all left yet
     bool data_exchanged = false;     // keep-alive needs one byte sent or received
     bool keepalive_out = false;      // a keep-alive probe awaits its ACK
+    bool probe_out = false;          // a zero-window probe byte has been sent beyond the window
     std::map<std::uint32_t, octets> ooo;  // out-of-order segments by sequence number (quirk)
     int retries = 0;
     scheduler::event_id rto_timer{}, ack_timer{}, keep_timer{};

@@ -132,6 +132,7 @@ void net_engine::tcp_rto_expired(int n) {
       // Zero-window probe (spec §6.3, MAME): one byte beyond the closed window.
       tcp_emit(n, TCP_ACK, t.snd_nxt, tx_data(n, cs.tx_rd, static_cast<std::uint16_t>(cs.tx_rd + 1)));
       t.snd_nxt += 1;
+      t.probe_out = true;
       cs.tx_rd = static_cast<std::uint16_t>(cs.tx_rd + 1);
       m_chip.sync_pointers(n);
     } else if (t.fin_sent && t.snd_una == t.fin_seq) {
@@ -384,6 +385,17 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
     cs.tx_ack = static_cast<std::uint16_t>(cs.tx_ack + data_acked);
     t.snd_una = h.ack;
     t.snd_wnd = h.window;
+    if (t.probe_out && t.snd_wnd > 0) {
+      // The window reopened. A probe byte the peer did not take (it was beyond a closed window) is sent
+      // again with what follows, from the oldest unacknowledged byte, as BSD's tcp_output does; carrying
+      // on after it would leave a one-byte hole that only the retransmission timer fills.
+      t.probe_out = false;
+      if (t.snd_una != t.snd_nxt && !t.fin_sent) {
+        t.snd_nxt = t.snd_una;
+        cs.tx_rd = cs.tx_ack;
+        m_chip.sync_pointers(n);
+      }
+    }
     if (acked > 0) {
       t.retries = 0;  // the retry counter restarts when new data is acknowledged
       m_sched.cancel(t.rto_timer);

@@ -222,6 +222,27 @@ TEST(tcp_data, send_respects_the_peer_window_and_probes_a_zero_window) {
   EXPECT_EQ(b.last_tcp().h.seq + b.last_tcp().payload_len, b.iss + 1001);
 }
 
+TEST(tcp_data, a_probe_byte_the_peer_refused_is_sent_again_when_the_window_reopens) {
+  tcp_bench b;
+  b.connect(0);
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 1, {}, 0);  // window closed from the start
+  b.out.clear();
+  b.send(0, data_of(1000));
+  b.settle(ms(250));  // the retransmission timer sends a one-byte probe
+  ASSERT_EQ(b.out.size(), 1u);
+  EXPECT_EQ(b.last_tcp().h.seq, b.iss + 1);
+  EXPECT_EQ(b.last_tcp().payload_len, 1u);
+  // The peer drops the probe (its window was closed) and later opens the window without acknowledging it.
+  b.out.clear();
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 1, {}, 4096);
+  b.settle(ms(1));
+  ASSERT_FALSE(b.out.empty()) << "the reopened window is used at once";
+  EXPECT_EQ(b.last_tcp(b.out.size() - 1).h.seq, b.iss + 1) << "the refused probe byte is sent again, no hole";
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 1001, {}, 4096);
+  b.settle();
+  EXPECT_EQ(b.ir(0) & Sn_IR_SENDOK, Sn_IR_SENDOK);
+}
+
 TEST(tcp_data, unacknowledged_data_is_retransmitted_then_times_out) {
   tcp_bench b;
   b.connect(0);

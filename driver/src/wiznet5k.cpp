@@ -270,19 +270,24 @@ error WIZNET5K::begin(bool is_dhcp, const mac6& mac, const char* hostname, bool 
     udp_from_port[i] = 0;
     m_sockets_reserved[i] = false;
     m_ports_in_use[i] = 0;
+    m_send_pending[i] = false;
+    m_accept_next[i] = -1;
   }
 
-  // Give the link time to come up (PHY auto-negotiation) before DHCP or sockets. As the seed, a link
-  // still down after 5 s is not an error here: every socket call checks it.
+  wait_for_link();
+  if (is_dhcp) return set_dhcp(hostname);
+  return {};
+}
+
+// Gives the link time to come up (PHY auto-negotiation) before DHCP or sockets. As the seed, a link still
+// down after 5 s is not an error here: every socket call checks it.
+void WIZNET5K::wait_for_link() {
   const std::uint64_t start = m_board->millis();
   while (m_board->millis() - start < link_wait_ms) {
     auto up = link_status();
     if (up.ok() && up.value) break;
     m_board->sleep_ms(link_poll_ms);
   }
-
-  if (is_dhcp) return set_dhcp(hostname);
-  return {};
 }
 
 // The seed's detection order (5.2.1 _wiznet_chip_init): W5100S, W5500, W6100. The W5100S probe is in
@@ -372,6 +377,12 @@ error WIZNET5K::sw_reset() {
   write_common(reg::GAR, net, sizeof net);
   write_common(reg::RTR, retry, sizeof retry);
   for (std::uint16_t& p : m_ports_in_use) p = 0;
+  for (bool& p : m_send_pending) p = false;
+  for (std::int8_t& a : m_accept_next) a = -1;
+  // MR.RST may restart the PHY (it does on the model, and the datasheet does not say it does not): wait
+  // for the link as begin() does, so the interface is usable when sw_reset() returns. The seed's
+  // sw_reset() did not, and sockets opened right after it failed with the link still negotiating.
+  wait_for_link();
   return {};
 }
 
@@ -589,6 +600,8 @@ error WIZNET5K::socket_open(int sn, std::uint8_t conn_mode) {
 
   sn_write8(sn, reg::Sn_MR, conn_mode);
   sn_write8(sn, reg::Sn_IR, 0xFF);
+  m_send_pending[sn] = false;
+  m_accept_next[sn] = -1;
   const std::uint16_t port = src_port != 0 ? src_port : next_local_port();
   src_port = 0;  // one-shot: a later socket does not silently reuse a fixed port (68, a bound port)
   sn_write16(sn, reg::Sn_PORT, port);
@@ -675,8 +688,13 @@ result<WIZNET5K::accept_t> WIZNET5K::socket_accept(int sn) {
   a.port = *remote_port(sn);
   if ((a.ip[0] | a.ip[1] | a.ip[2] | a.ip[3]) == 0 || a.port == 0)
     return fail(errc::would_block, "No connection yet.");
-  auto next = get_socket(true);
-  a.next_listener = next.ok() ? next.value : -1;
+  // Asked again about the same connection (a poll that checks, then takes), the answer is the same
+  // socket: one reservation per connection, not one per call.
+  if (m_accept_next[sn] < 0) {
+    auto next = get_socket(true);
+    m_accept_next[sn] = static_cast<std::int8_t>(next.ok() ? next.value : -1);
+  }
+  a.next_listener = m_accept_next[sn];
   return a;
 }
 
@@ -692,6 +710,8 @@ error WIZNET5K::socket_close(int sn) {
   if (auto e = check_sn(sn)) return e;
   if (auto e = sn_command(sn, reg::CMD_CLOSE)) return e;
   m_ports_in_use[sn] = 0;
+  m_send_pending[sn] = false;
+  m_accept_next[sn] = -1;
   const std::uint64_t start = m_board->millis();
   while (sn_read8(sn, reg::Sn_SR) != reg::SR_CLOSED) {
     if (m_board->millis() - start > close_timeout_ms)
@@ -761,6 +781,42 @@ result<std::size_t> WIZNET5K::read_udp(int sn, std::uint8_t* buf, std::size_t le
   return n;
 }
 
+// Waits for the SEND_OK of the SEND in flight on sn, from `since` (the caller's timeout counts from the
+// start of its call) and at most the chip's own TCP timeout from now.
+WIZNET5K::send_wait WIZNET5K::wait_send_ok(int sn, std::uint64_t since, std::uint32_t timeout_ms) {
+  const std::uint64_t waiting_from = m_board->millis();
+  std::uint64_t limit = 0;  // read from RTR/RCR only if the first poll does not settle it
+  for (;;) {
+    const std::uint8_t ir = sn_read8(sn, reg::Sn_IR);
+    if (ir & reg::IR_SEND_OK) {
+      sn_write8(sn, reg::Sn_IR, reg::IR_SEND_OK);
+      m_send_pending[sn] = false;
+      return send_wait::done;
+    }
+    if (ir & reg::IR_TIMEOUT) {
+      sn_write8(sn, reg::Sn_IR, reg::IR_TIMEOUT);
+      // UDP sockets stay open after an ARP timeout: the datagram is dropped. A TCP socket is closed by the
+      // chip, which the state check below reports.
+      if ((sn_read8(sn, reg::Sn_MR) & 0x0F) == reg::Sn_MR_UDP) {
+        m_send_pending[sn] = false;
+        return send_wait::udp_timeout;
+      }
+    }
+    // The seed also gave up in CLOSE_WAIT, but a peer that finished sending still receives: the data
+    // goes out and SEND_OK follows.
+    const std::uint8_t sr = sn_read8(sn, reg::Sn_SR);
+    if (sr_is_one_of(sr, {reg::SR_CLOSED, reg::SR_TIME_WAIT, reg::SR_FIN_WAIT, reg::SR_CLOSING})) {
+      m_send_pending[sn] = false;
+      return send_wait::lost;
+    }
+    if (limit == 0) limit = tcp_timeout_ms() + 1000;
+    const std::uint64_t now = m_board->millis();
+    if ((timeout_ms != 0 && now - since > timeout_ms) || now - waiting_from > limit)
+      return send_wait::expired;
+    m_board->sleep_us(fast_poll_us);
+  }
+}
+
 result<std::size_t> WIZNET5K::socket_write(int sn, const std::uint8_t* buf, std::size_t len,
                                            std::uint32_t timeout_ms) {
   if (auto e = check_sn(sn)) return e;
@@ -770,6 +826,21 @@ result<std::size_t> WIZNET5K::socket_write(int sn, const std::uint8_t* buf, std:
   if (n == 0) return std::size_t{0};  // SEND with nothing to send would only wait for a SEND_OK
   const std::uint64_t start = m_board->millis();
   auto expired = [&](std::uint64_t now) { return timeout_ms != 0 && now - start > timeout_ms; };
+
+  // A SEND an earlier call left in flight (its timeout ran out before SEND_OK) finishes first: SEND is
+  // not issued on a socket that is still sending (ioLibrary waits the same way). Nothing of this call is
+  // committed yet, so running out of time here is an honest "no data sent".
+  if (m_send_pending[sn]) {
+    switch (wait_send_ok(sn, start, timeout_ms)) {
+      case send_wait::done:
+      case send_wait::udp_timeout:  // that datagram was dropped (ARP); this one may still go
+        break;
+      case send_wait::lost:
+        return fail(errc::connection_error, "No data was sent, socket was closed.");
+      case send_wait::expired:
+        return fail(errc::timeout_error, "Operation timed out. No data sent.");
+    }
+  }
 
   // Wait for room in the TX buffer while the connection can still take data. Unlike the seed (which
   // waits forever with timeout 0), give up after write_idle_timeout_ms without any space freed.
@@ -794,33 +865,21 @@ result<std::size_t> WIZNET5K::socket_write(int sn, const std::uint8_t* buf, std:
   write_tx(sn, ptr, buf, n);
   sn_write16(sn, reg::Sn_TX_WR, static_cast<std::uint16_t>(ptr + n));
   if (auto e = sn_command(sn, reg::CMD_SEND)) return e;
+  m_send_pending[sn] = true;
 
-  // Wait for SEND_OK. The chip ends the wait itself (SEND_OK, or TIMEOUT after RTR/RCR); the driver's
-  // bound catches a chip that never does.
-  const std::uint64_t sent_at = m_board->millis();
-  std::uint64_t limit = 0;  // read from RTR/RCR only if the first poll does not see SEND_OK
-  for (;;) {
-    const std::uint8_t ir = sn_read8(sn, reg::Sn_IR);
-    if (ir & reg::IR_SEND_OK) break;
-    if (ir & reg::IR_TIMEOUT) {
-      sn_write8(sn, reg::Sn_IR, reg::IR_TIMEOUT);
-      // UDP sockets stay open after an ARP timeout: nothing was sent, report 0 as the seed. A TCP socket
-      // is closed by the chip, which the state check below reports.
-      if ((sn_read8(sn, reg::Sn_MR) & 0x0F) == reg::Sn_MR_UDP) return std::size_t{0};
-    }
-    // The seed also gave up in CLOSE_WAIT, but a peer that finished sending still receives: the data
-    // goes out and SEND_OK follows.
-    const std::uint8_t sr = sn_read8(sn, reg::Sn_SR);
-    if (sr_is_one_of(sr, {reg::SR_CLOSED, reg::SR_TIME_WAIT, reg::SR_FIN_WAIT, reg::SR_CLOSING}))
-      return fail(errc::connection_error, "No data was sent, socket was closed.");
-    if (limit == 0) limit = tcp_timeout_ms() + 1000;
-    const std::uint64_t now = m_board->millis();
-    if (expired(now) || now - sent_at > limit)
-      return fail(errc::timeout_error, "Operation timed out. No data sent.");
-    m_board->sleep_us(fast_poll_us);
+  // From here the data is the chip's: it goes out (TCP retransmits it) unless the connection dies. So a
+  // SEND_OK that does not come in time is not "no data sent" (the seed's TimeoutError, which invites the
+  // caller to send the same bytes twice): the call reports n and the next call waits for that SEND_OK.
+  switch (wait_send_ok(sn, start, timeout_ms)) {
+    case send_wait::done:
+    case send_wait::expired:
+      return n;
+    case send_wait::udp_timeout:
+      return std::size_t{0};  // nothing was sent (ARP failed), as the seed
+    case send_wait::lost:
+      break;
   }
-  sn_write8(sn, reg::Sn_IR, reg::IR_SEND_OK);
-  return n;
+  return fail(errc::connection_error, "No data was sent, socket was closed.");
 }
 
 }  // namespace wiznet5k

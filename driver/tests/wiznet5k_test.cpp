@@ -516,6 +516,42 @@ TEST(Wiznet5kSocket, WriteWithATimeoutGivesUpWhenNoRoomComes) {
   EXPECT_LT(t.spi.now_us() - t1, 61'000'000u);
 }
 
+// Once SENDed the data belongs to the chip, which sends it when it can (a peer's closed window): a
+// SEND_OK that does not come within the caller's timeout is not "no data sent" (the seed's error, which
+// makes a caller send the bytes twice). The call reports them; the next call waits for that SEND_OK before
+// it writes anything, and only a timeout there is a timeout_error.
+TEST(Wiznet5kSocket, WriteWhoseSendOkIsLateReportsTheDataAndTheNextWriteWaitsForIt) {
+  begun t;
+  t.spi.sock(1, SSR) = ESTABLISHED;
+  t.spi.on_command = [](int, std::uint8_t) {};  // SEND accepted, SEND_OK not (yet) raised
+  const bytes data(10, 0x42);
+  std::uint64_t t0 = t.spi.now_us();
+  const auto first = t.eth.socket_write(1, data.data(), data.size(), 50);
+  ASSERT_TRUE(first.ok()) << first.err.message;
+  EXPECT_EQ(*first, 10u);
+  EXPECT_GE(t.spi.now_us() - t0, 50'000u);
+  EXPECT_LT(t.spi.now_us() - t0, 52'000u);
+  EXPECT_EQ(t.spi.sock16(1, TX_WR), 10);
+
+  t.spi.clear();
+  t0 = t.spi.now_us();
+  const auto second = t.eth.socket_write(1, data.data(), data.size(), 50);
+  EXPECT_EQ(second.err.code, errc::timeout_error);
+  EXPECT_GE(t.spi.now_us() - t0, 50'000u);
+  EXPECT_LT(t.spi.now_us() - t0, 52'000u);
+  EXPECT_TRUE(t.spi.commands.empty()) << "no second SEND while the first is in flight";
+  EXPECT_EQ(t.spi.sock16(1, TX_WR), 10) << "nothing written";
+
+  t.spi.sock(1, IR) = 0x10;  // the chip finally sent the first piece
+  t.spi.on_command = [&](int sn, std::uint8_t cmd) { t.spi.default_command(sn, cmd); };
+  const auto third = t.eth.socket_write(1, data.data(), data.size(), 50);
+  ASSERT_TRUE(third.ok()) << third.err.message;
+  EXPECT_EQ(*third, 10u);
+  EXPECT_EQ(t.spi.commands, (std::vector<std::pair<int, std::uint8_t>>{{1, 0x20}}));
+  EXPECT_EQ(t.spi.sock16(1, TX_WR), 20);
+  EXPECT_EQ(t.spi.sock(1, IR), 0) << "both SEND_OKs consumed";
+}
+
 TEST(Wiznet5kSocket, ReadTakesWhatIsWaitingAcrossTheRxWrapAndRecvs) {
   begun t;
   t.spi.sock(1, SSR) = ESTABLISHED;
@@ -621,6 +657,7 @@ TEST(Wiznet5kSocket, AcceptWaitsForAnEstablishedConnectionWithARealPeer) {
   EXPECT_EQ(a->ip, (ip4{192, 168, 0, 9}));
   EXPECT_EQ(a->port, 50123);
   EXPECT_EQ(a->next_listener, 2) << "a reserved socket, never 0";
+  EXPECT_EQ(t.eth.socket_accept(1)->next_listener, 2) << "asked again: the same socket, not a second one";
   // The next listener is reserved: a further reservation skips it.
   EXPECT_EQ(*t.eth.get_socket(true), 3);
   t.spi.sock(1, SSR) = CLOSED;
@@ -688,7 +725,18 @@ TEST(Wiznet5kSocket, SwResetKeepsTheNetworkConfigurationAndRetrySettings) {
   for (int n = 0; n < 8; ++n) expected.push_back(wr(0x001E, SW(n), {0x02, 0x02}));
   expected.push_back(wr(0x0001, CW, net));
   expected.push_back(wr(0x0019, CW, {0x01, 0x02, 0x03}));
+  expected.push_back(rd(0x002E, CR_));  // then the link, as begin() (MR.RST may restart the PHY)
   EXPECT_FRAMES(t.spi, expected);
+}
+
+TEST(Wiznet5kSocket, SwResetWaitsUpToFiveSecondsForTheLinkLikeBegin) {
+  begun t;
+  t.spi.common(0x002E) = 0xBA;  // LNK = 0: the PHY renegotiates after MR.RST
+  const std::uint64_t t0 = t.spi.now_us();
+  ASSERT_TRUE(t.eth.sw_reset().ok()) << "a link still down is not an error, as in begin()";
+  EXPECT_GE(t.spi.now_us() - t0, 5'000'000u);
+  EXPECT_LT(t.spi.now_us() - t0, 5'700'000u);
+  EXPECT_FALSE(*t.eth.link_status());
 }
 
 // ---- argument validation -------------------------------------------------------------------------------

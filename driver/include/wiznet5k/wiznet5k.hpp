@@ -195,8 +195,9 @@ class WIZNET5K {
   // a real peer address and port (PR #178 semantics; 5.2.1 returned at once with 0.0.0.0:0) it returns
   // the peer and, as the seed, the number of a free socket for the caller to listen on next
   // (socket_listen(next_listener, port)) while sn, now the connection, keeps its number. Unlike the seed
-  // (get_socket(), which may hand out socket 0), next_listener is reserved (get_socket(true)); -1 when no
-  // socket is free (the connection is still returned). would_block while sn is LISTEN/SYNRECV;
+  // (get_socket(), which may hand out socket 0), next_listener is reserved (get_socket(true)), once per
+  // connection: asking again about the same connection returns the same socket; -1 when no socket is free
+  // (the connection is still returned). would_block while sn is LISTEN/SYNRECV;
   // connection_error when sn left the listen path (closed).
   //   auto a = eth.socket_accept(l);
   //   if (a) { client = l; l = a->next_listener; eth.socket_listen(l, 80); }
@@ -212,12 +213,16 @@ class WIZNET5K {
   // the socket is closed or the peer has finished (the seed compared Sn_MR here, not Sn_SR).
   //   std::uint8_t b[256]; auto n = eth.socket_read(sn, b, sizeof b);
   result<std::size_t> socket_read(int sn, std::uint8_t* buf, std::size_t length);
-  // Sends len bytes (at most 2048 per call, as the seed; the rest is the caller's next call). Waits for TX
-  // space while the socket is ESTABLISHED/CLOSE_WAIT (or UDP), then for SEND_OK. timeout_ms bounds both
-  // waits (timeout_error); 0 = no caller bound, but the driver still gives up (timeout_error) after 60 s
-  // without TX space freeing up, or when SEND_OK takes longer than the chip's own TCP timeout from
-  // RTR/RCR. connection_error when the link is down or the connection is gone (the seed raises
-  // RuntimeError). UDP: returns 0 when the chip reports TIMEOUT (ARP failure), as the seed.
+  // Sends len bytes (at most 2048 per call, as the seed; the rest is the caller's next call). Waits for a
+  // SEND an earlier call left in flight, then for TX space while the socket is ESTABLISHED/CLOSE_WAIT (or
+  // UDP), then writes, SENDs and waits for SEND_OK. timeout_ms (0 = no caller bound) counts from the
+  // call: timeout_error means nothing of this call was handed to the chip (no TX space, or the earlier
+  // SEND still in flight; without a caller bound the driver gives up after 60 s without TX space freeing
+  // up). Once SENDed the data is the chip's; if SEND_OK does not come within timeout_ms (a peer's closed
+  // window) or the chip's own TCP timeout from RTR/RCR, the call still returns n and the next call waits
+  // for that SEND_OK. The seed raised "No data sent" there although the chip went on to send it.
+  // connection_error when the link is down or the connection is gone (the seed raises RuntimeError).
+  // UDP: returns 0 when the chip reports TIMEOUT (ARP failure), as the seed.
   //   auto n = eth.socket_write(sn, (const std::uint8_t*)"hi", 2);
   result<std::size_t> socket_write(int sn, const std::uint8_t* buf, std::size_t len, std::uint32_t timeout_ms = 0);
   // Sn_SR.
@@ -232,6 +237,7 @@ class WIZNET5K {
   // MR soft reset and re-initialisation (the W5500 probe and 2 KB buffers, as the seed), then SHAR, SIPR,
   // SUBR, GAR, RTR and RCR are written back (the seed left them zeroed, MAC included; ioLibrary keeps
   // them too). All sockets are closed by the chip; reservations are kept (their owners release them).
+  // Then, as begin(), waits up to 5 s for the link (MR.RST may restart the PHY; the seed did not wait).
   // runtime_error when the chip does not come back as a W5500.
   //   eth.sw_reset();
   error sw_reset();
@@ -286,12 +292,20 @@ class WIZNET5K {
   void read_rx(int sn, std::uint16_t ptr, std::uint8_t* buf, std::size_t n);
   void write_tx(int sn, std::uint16_t ptr, const std::uint8_t* buf, std::size_t n);
   std::uint32_t tcp_timeout_ms();
+  void wait_for_link();
+  // How a wait for SEND_OK ended.
+  enum class send_wait : std::uint8_t { done, udp_timeout, lost, expired };
+  send_wait wait_send_ok(int sn, std::uint64_t since, std::uint32_t timeout_ms);
 
   hal* m_board;
   const char* m_chip = "";
   bool m_debug = false;
   bool m_sockets_reserved[k_sockets]{};
   std::uint16_t m_ports_in_use[k_sockets]{};
+  // A SEND whose SEND_OK had not come when socket_write returned; the next socket_write waits for it.
+  bool m_send_pending[k_sockets]{};
+  // The next_listener socket_accept already reserved for the connection on each socket (-1: none yet).
+  std::int8_t m_accept_next[k_sockets] = {-1, -1, -1, -1, -1, -1, -1, -1};
   ip4 m_dns{};
   bool m_dhcp_active = false;
   // Declared last: its destructor may still close a socket through this object.

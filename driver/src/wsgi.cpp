@@ -12,6 +12,9 @@ namespace sm = socket_module;
 namespace {
 
 constexpr std::string_view k_server_field = "Server: w5kWSGIServer\r\n";  // as the seed
+// How long a closing connection may take to finish the close handshake before it is closed outright (as
+// socket::close() waits, but without blocking update_poll()).
+constexpr std::uint64_t k_close_wait_ms = 1000;
 // Room kept free after a buffered body for the fields that end the head once the length is known:
 // "Content-Length: 4294967295\r\n" + "Connection: close\r\n" + "\r\n" is 49 bytes.
 constexpr std::size_t k_tail_reserve = 64;
@@ -90,6 +93,7 @@ const char* reason_phrase(int code) {
     case 400: return "Bad Request";
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -135,7 +139,8 @@ std::optional<std::string_view> wsgi_environ::get(std::string_view key) const {
   if (key == "SCRIPT_NAME") return std::string_view();
   if (key == "PATH_INFO") return m_path;
   if (key == "QUERY_STRING") return m_query;
-  if (key == "CONTENT_TYPE") return m_has_content_type ? std::optional<std::string_view>(m_content_type) : std::nullopt;
+  if (key == "CONTENT_TYPE")
+    return m_has_content_type ? std::optional<std::string_view>(m_content_type) : std::nullopt;
   if (key == "CONTENT_LENGTH")
     return m_has_content_length ? std::optional<std::string_view>(m_content_length) : std::nullopt;
   if (key == "SERVER_NAME") return m_server_name;
@@ -174,8 +179,7 @@ std::size_t wsgi_environ::cgi_key(std::string_view field_name, char* out, std::s
 // ---- wsgi_response --------------------------------------------------------------------------------------
 
 wsgi_response::wsgi_response(WSGIServer& server, sm::socket& conn, bool head_only)
-    : m_server(server),
-      m_conn(conn),
+    : m_conn(conn),
       m_buf(server.m_resp),
       m_cap(WSGIServer::response_buffer_size),
       m_head_only(head_only) {}
@@ -305,7 +309,8 @@ error wsgi_response::write(const void* data, std::size_t n) {
       const std::size_t k = n < room ? n : room;
       if (auto e = emit(data, k)) return e;
       m_body_sent += k;
-      if (k < n) return fail(errc::value_error, "Body longer than its Content-Length; the excess was dropped.");
+      if (k < n)
+        return fail(errc::value_error, "Body longer than its Content-Length; the excess was dropped.");
       return {};
     }
     case state::streaming:
@@ -364,12 +369,21 @@ int WSGIServer::open_sockets() const {
 }
 
 error WSGIServer::open_listener(int slot) {
+  m_seen_ms[slot] = 0;
+  m_closing[slot] = false;
   sm::socket s(sm::AF_INET, sm::SOCK_STREAM);
   if (!s) return s.open_error();
   if (auto e = s.bind(sm::address{{}, m_port})) return e;
   if (auto e = s.listen()) return e;
   m_slots[slot] = std::move(s);
   return {};
+}
+
+// Closes the slot's socket (CLOSE, at once) and listens on it again; on failure the slot stays empty and
+// find_ready() retries.
+void WSGIServer::relisten(int slot) {
+  (void)m_slots[slot].close();
+  (void)open_listener(slot);
 }
 
 error WSGIServer::start() {
@@ -397,23 +411,43 @@ error WSGIServer::start() {
 
 void WSGIServer::stop() {
   for (auto& s : m_slots) (void)s.close();
+  for (int i = 0; i < max_listeners; ++i) {
+    m_seen_ms[i] = 0;
+    m_closing[i] = false;
+  }
   m_started = false;
   m_current = -1;
   m_slot_count = 0;
 }
 
+// Ends the slot's connection without waiting: DISCON sends our FIN; find_ready() re-listens once the
+// client has closed too (or after k_close_wait_ms). socket::close() would wait here for up to 1 s, and
+// a client that ignores the FIN would stall every other client that long.
 void WSGIServer::finish_connection(int slot) {
-  (void)m_slots[slot].close();
   m_current = -1;
   m_req_len = 0;
   m_req_eof = false;
   m_next = (slot + 1) % m_slot_count;  // the others go first next time
-  (void)open_listener(slot);  // on failure the slot stays empty and find_ready() retries
+  sm::socket& s = m_slots[slot];
+  if (s) {
+    const auto st = m_iface->socket_status(s.fileno());
+    if (st && (st.value == SNSR_SOCK_ESTABLISHED || st.value == SNSR_SOCK_CLOSE_WAIT) &&
+        m_iface->socket_disconnect(s.fileno()).ok()) {
+      m_closing[slot] = true;
+      m_closing_ms[slot] = m_iface->board().millis();
+      return;
+    }
+  }
+  relisten(slot);
 }
 
+// The next slot with something to read (data, or the client's FIN), round robin from m_next; -1 if none.
+// On the way it re-listens on slots whose close finished, and closes connections idle for timeout_ms().
 int WSGIServer::find_ready() {
+  const std::uint64_t now = m_iface->board().millis();
+  const int first = m_next;  // finish_connection() below moves m_next
   for (int k = 0; k < m_slot_count; ++k) {
-    const int i = (m_next + k) % m_slot_count;
+    const int i = (first + k) % m_slot_count;
     sm::socket& s = m_slots[i];
     if (!s) {
       (void)open_listener(i);
@@ -421,17 +455,45 @@ int WSGIServer::find_ready() {
     }
     const auto st = m_iface->socket_status(s.fileno());
     if (!st) continue;
-    // CLOSE_WAIT too: a client may send its request and shut down its side at once.
-    if (st.value == SNSR_SOCK_ESTABLISHED || st.value == SNSR_SOCK_CLOSE_WAIT) return i;
+    if (m_closing[i]) {
+      const bool closed = st.value == SNSR_SOCK_CLOSED || st.value == SNSR_SOCK_TIME_WAIT;
+      if (closed || now - m_closing_ms[i] >= k_close_wait_ms) relisten(i);
+      continue;
+    }
     if (st.value == SNSR_SOCK_LISTEN || st.value == SNSR_SOCK_SYNRECV) continue;
-    // The chip closed it, or a connection ended before we looked: start over on this slot.
-    (void)s.close();
-    (void)open_listener(i);
+    if (st.value == SNSR_SOCK_ESTABLISHED || st.value == SNSR_SOCK_CLOSE_WAIT) {
+      if (m_seen_ms[i] == 0) m_seen_ms[i] = now == 0 ? 1 : now;
+      // CLOSE_WAIT too: a client may send its request and shut down its side at once.
+      if (st.value == SNSR_SOCK_CLOSE_WAIT) return i;
+      const auto avail = m_iface->socket_available(s.fileno());
+      if (avail && avail.value > 0) return i;
+      // Idle (connected, nothing sent): not taken up, so it cannot hold up the others; closed once it
+      // has been idle for the request timeout.
+      if (m_timeout_ms != 0 && now - m_seen_ms[i] >= m_timeout_ms) {
+        ++m_stats.timeouts;
+        finish_connection(i);
+      }
+      continue;
+    }
+    // The chip closed it (a reset, or its retransmission timeout) before we served it: count it if it
+    // was a connection we had seen, and listen again.
+    if (m_seen_ms[i] != 0) ++m_stats.aborted;
+    relisten(i);
   }
   return -1;
 }
 
+// Sends block for at most timeout_ms(), or for ever with 0 (the socket's 0 would make them non-blocking).
+void WSGIServer::set_send_timeout(sm::socket& conn) const {
+  if (m_timeout_ms == 0)
+    conn.settimeout_ms(std::nullopt);
+  else
+    conn.settimeout_ms(m_timeout_ms);
+}
+
+// A complete error response; the body is left out for HEAD (its Content-Length stays what a GET would get).
 void WSGIServer::respond_error(sm::socket& conn, int code) {
+  const bool head_only = m_env.m_method == "HEAD";
   const char* reason = reason_phrase(code);
   char body[64];
   writer b{body, sizeof body, 0};
@@ -449,10 +511,67 @@ void WSGIServer::respond_error(sm::socket& conn, int code) {
   w.put("Content-Type: text/plain\r\nContent-Length: ");
   w.put_number(static_cast<std::uint32_t>(b.len));
   w.put("\r\nConnection: close\r\n\r\n");
-  w.put(std::string_view(body, b.len));
-  conn.settimeout_ms(m_timeout_ms);
+  if (!head_only) w.put(std::string_view(body, b.len));
+  set_send_timeout(conn);
   (void)conn.sendall(m_resp, w.len);
   m_stats.last_status = static_cast<std::uint32_t>(code);
+}
+
+// request-line = method SP request-target SP HTTP-version (RFC 9112 section 3), without its line end, into
+// m_env. Returns 0, or the status to reject the request with.
+int WSGIServer::parse_request_line(std::string_view line) {
+  for (const char c : line)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) return 400;
+  const std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return 400;
+  const std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return 400;
+  const std::string_view method = slice(line, 0, sp1);
+  std::string_view target = slice(line, sp1 + 1, sp2);
+  const std::string_view version = slice(line, sp2 + 1, line.size());
+  if (!is_token(method) || target.empty()) return 400;
+  if (version.size() != 8 || std::string_view(version.data(), 5) != "HTTP/" || !is_digit(version[5]) ||
+      version[6] != '.' || !is_digit(version[7]))
+    return 400;
+  m_env.m_method = method;  // known from here on, even if the version is refused (HEAD: no error body)
+  if (version[5] != '1') return 505;
+  m_env.m_protocol = version;
+  // absolute-form ("http://host/path?q", RFC 9112 section 3.2.2: a server MUST accept it): PATH_INFO is
+  // the path part, "/" when there is none. The seed passed the whole URL on as the path.
+  for (const std::string_view scheme : {std::string_view("http://"), std::string_view("https://")}) {
+    if (target.size() >= scheme.size() && iequals(slice(target, 0, scheme.size()), scheme)) {
+      std::size_t p = scheme.size();
+      while (p < target.size() && target[p] != '/' && target[p] != '?') ++p;
+      if (p == scheme.size()) return 400;  // no authority
+      target = slice(target, p, target.size());
+      break;
+    }
+  }
+  const std::size_t q = target.find('?');
+  const std::string_view path = q == std::string_view::npos ? target : slice(target, 0, q);
+  m_env.m_path = path.empty() ? std::string_view("/") : path;
+  if (q != std::string_view::npos) m_env.m_query = slice(target, q + 1, target.size());
+  return 0;
+}
+
+// Looks at a head still arriving for what already makes it malformed, so a client that will never send a
+// valid request (binary bytes, a TLS ClientHello on the HTTP port) is answered at once instead of holding
+// the server until the timeout. Returns 0, or the status to reject the request with.
+int WSGIServer::check_partial_head(std::size_t begin) {
+  std::size_t line_end = m_req_len;  // of the request line
+  for (std::size_t i = begin; i < m_req_len; ++i) {
+    const auto c = static_cast<unsigned char>(m_req[i]);
+    if (c == '\r') {
+      if (i + 1 < m_req_len && m_req[i + 1] != '\n') return 400;  // a bare CR
+    } else if (c == '\n') {
+      if (line_end == m_req_len) line_end = i;
+    } else if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      return 400;
+    }
+  }
+  if (line_end == m_req_len) return 0;  // the request line is still coming
+  if (line_end > begin && m_req[line_end - 1] == '\r') --line_end;
+  return parse_request_line(std::string_view(m_req + begin, line_end - begin));
 }
 
 // Parses the head in m_req[head_begin, head_end) (lines ending in LF or CRLF, without the empty line)
@@ -475,29 +594,8 @@ int WSGIServer::parse_request(std::size_t head_begin, std::size_t head_end, std:
       if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F) return 400;
 
     if (first) {
-      // request-line = method SP request-target SP HTTP-version (RFC 9112 section 3)
       first = false;
-      const std::size_t sp1 = line.find(' ');
-      if (sp1 == std::string_view::npos) return 400;
-      const std::size_t sp2 = line.find(' ', sp1 + 1);
-      if (sp2 == std::string_view::npos) return 400;
-      const std::string_view method = slice(line, 0, sp1);
-      const std::string_view target = slice(line, sp1 + 1, sp2);
-      const std::string_view version = slice(line, sp2 + 1, line.size());
-      if (!is_token(method) || target.empty() || target.find('\t') != std::string_view::npos) return 400;
-      if (version.size() != 8 || std::string_view(version.data(), 5) != "HTTP/" || !is_digit(version[5]) ||
-          version[6] != '.' || !is_digit(version[7]))
-        return 400;
-      if (version[5] != '1') return 505;
-      m_env.m_method = method;
-      m_env.m_protocol = version;
-      const std::size_t q = target.find('?');
-      if (q == std::string_view::npos) {
-        m_env.m_path = target;
-      } else {
-        m_env.m_path = slice(target, 0, q);
-        m_env.m_query = slice(target, q + 1, target.size());
-      }
+      if (const int code = parse_request_line(line)) return code;
       continue;
     }
 
@@ -549,7 +647,7 @@ WSGIServer::progress WSGIServer::serve(int slot) {
     }
     m_req_len += got.value;
   }
-  const bool expired = m_iface->board().millis() - m_started_ms >= m_timeout_ms;
+  const bool expired = m_timeout_ms != 0 && m_iface->board().millis() - m_started_ms >= m_timeout_ms;
 
   // Empty lines before the request line are ignored (RFC 9112 section 2.2). The head ends at the first
   // empty line (CRLF CRLF, or bare LFs).
@@ -570,9 +668,16 @@ WSGIServer::progress WSGIServer::serve(int slot) {
     }
   }
   if (!have_head) {
-    if (m_req_len == request_buffer_size) {
+    int code = check_partial_head(begin);
+    if (code == 0 && m_req_len == request_buffer_size) {
+      // No line end at all: the request line (its target) is what is too long.
+      bool line_done = false;
+      for (std::size_t i = begin; i < m_req_len && !line_done; ++i) line_done = m_req[i] == '\n';
+      code = line_done ? 431 : 414;
+    }
+    if (code != 0) {
       ++m_stats.rejected;
-      respond_error(conn, 431);
+      respond_error(conn, code);
     } else if (m_req_eof) {
       if (m_req_len > begin) {
         ++m_stats.rejected;
@@ -607,6 +712,17 @@ WSGIServer::progress WSGIServer::serve(int slot) {
     } else if (expired) {
       ++m_stats.timeouts;
     } else {
+      // "Expect: 100-continue" (curl sends it for bodies over 1 KB): the client waits for a 100 before it
+      // sends the body, or for about a second when none comes. Only to HTTP/1.1 and up, and only while no
+      // body byte has come yet (RFC 9110 section 10.1.1).
+      const auto expect = m_env.header("Expect");
+      if (!m_sent_continue && expect && iequals(*expect, "100-continue") && m_env.m_protocol[7] >= '1' &&
+          m_req_len == body_begin) {
+        m_sent_continue = true;
+        constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+        set_send_timeout(conn);
+        (void)conn.sendall(k_continue.data(), k_continue.size());  // a failed send shows at the next recv
+      }
       return progress::waiting;
     }
     finish_connection(slot);
@@ -621,7 +737,7 @@ WSGIServer::progress WSGIServer::serve(int slot) {
   m_env.m_server_port_text = std::string_view(m_port_text);
 
   ++m_stats.requests;
-  conn.settimeout_ms(m_timeout_ms);
+  set_send_timeout(conn);
   wsgi_response response(*this, conn, m_env.m_method == "HEAD");
   if (m_app != nullptr) m_app(m_ctx, m_env, response);
   if (!response.started()) {
@@ -646,9 +762,11 @@ error WSGIServer::update_poll() {
     if (m_current < 0) {
       m_current = find_ready();
       if (m_current < 0) return {};
-      m_started_ms = m_iface->board().millis();
+      m_started_ms = m_seen_ms[m_current];  // the timeout runs from when the connection was seen
       m_req_len = 0;
       m_req_eof = false;
+      m_sent_continue = false;
+      m_env = wsgi_environ{};
     }
     if (serve(m_current) == progress::waiting) return {};
   }

@@ -21,11 +21,21 @@
 //  - update_poll() never waits for a request: it reads what has arrived and returns; a request is
 //    answered once complete. Requests are read one connection at a time into one bounded buffer
 //    (request_buffer_size for the head and body together; other connections wait in the chip's buffers).
-//  - A request that does not complete within timeout_ms() (20 s, the seed's socket timeout) is dropped
-//    by closing the connection: the seed's _readline never timed out (drivers.md section 10).
-//  - Malformed requests get 400, a head that does not fit the buffer 431, a body that does not fit 413,
-//    a Transfer-Encoding (chunked bodies are not decoded) 501, an HTTP major version other than 1 505;
-//    an application that never calls start_response (or gives a bad status or header) gets 500.
+//    A connection is taken up only once it has sent something, so an idle one (a browser's pre-connect)
+//    does not hold up the others; one that sent part of a request does, until it completes or times out.
+//  - A request that does not complete within timeout_ms() (20 s, the seed's socket timeout) of its
+//    connection being seen is dropped by closing the connection, as is a connection that sends nothing
+//    for that long: the seed's _readline never timed out (drivers.md section 10).
+//  - Connections are closed without waiting: FIN (DISCON) goes out and the socket listens again once the
+//    client has closed its side too, or after 1 s, so a client that ignores the FIN does not stall
+//    update_poll().
+//  - Malformed requests get 400 (as soon as the bytes so far show it: a control byte, a bad request
+//    line), a request line that does not fit the buffer 414, a head that does not fit 431, a body that
+//    does not fit 413, a Transfer-Encoding (chunked bodies are not decoded) 501, an HTTP major version
+//    other than 1 505; an application that never calls start_response (or gives a bad status or header)
+//    gets 500. Error responses to HEAD carry no body.
+//  - "Expect: 100-continue" gets "100 Continue" while the body has not started (HTTP/1.1 clients).
+//  - An absolute-form target ("http://host/path?q") gives PATH_INFO "/path" (the seed kept the URL).
 //  - Responses are framed: with the application's Content-Length the body streams straight out; without
 //    one the body is buffered (response_buffer_size) and sent with the Content-Length computed, falling
 //    back to a close-delimited body when it outgrows the buffer. HEAD gets the headers only.
@@ -64,7 +74,7 @@ class wsgi_environ {
   std::string_view query_string() const { return m_query; }       // QUERY_STRING, "" without '?'
   std::string_view server_protocol() const { return m_protocol; } // SERVER_PROTOCOL, "HTTP/1.1"
   std::string_view content_type() const { return m_content_type; }      // CONTENT_TYPE, "" if absent
-  std::string_view content_length() const { return m_content_length; }  // CONTENT_LENGTH as sent, "" if absent
+  std::string_view content_length() const { return m_content_length; }  // CONTENT_LENGTH as sent or ""
   std::string_view server_name() const { return m_server_name; }  // SERVER_NAME, the chip's address
   std::uint16_t server_port() const { return m_server_port; }     // SERVER_PORT
   std::string_view input() const { return m_input; }              // wsgi.input: the whole body
@@ -137,7 +147,6 @@ class wsgi_response {
   error fail_with(error e);
   error end_head(bool with_length, std::size_t length);
 
-  WSGIServer& m_server;
   socket_module::socket& m_conn;
   char* m_buf;
   std::size_t m_cap;
@@ -159,7 +168,7 @@ using wsgi_application = void (*)(void* context, const wsgi_environ& environ, ws
 
 struct wsgi_stats {
   std::uint32_t requests = 0;      // complete requests handed to the application
-  std::uint32_t rejected = 0;      // answered by the server itself (400, 413, 431, 501, 505)
+  std::uint32_t rejected = 0;      // answered by the server itself (400, 413, 414, 431, 501, 505)
   std::uint32_t app_errors = 0;    // 500 because the application did not answer properly
   std::uint32_t timeouts = 0;      // connections closed because the request did not complete in time
   std::uint32_t aborted = 0;       // connections reset or failed while being read or answered
@@ -175,8 +184,8 @@ class WSGIServer {
   // Python's WSGIServer(port=80, debug=False, application=None); application may be set later. Sockets
   // are opened by start().
   //   WSGIServer server(8080, app, &state);
-  explicit WSGIServer(std::uint16_t port = 80, wsgi_application application = nullptr, void* context = nullptr,
-                      bool debug = false);
+  explicit WSGIServer(std::uint16_t port = 80, wsgi_application application = nullptr,
+                      void* context = nullptr, bool debug = false);
   ~WSGIServer();  // stop()
   WSGIServer(const WSGIServer&) = delete;
   WSGIServer& operator=(const WSGIServer&) = delete;
@@ -187,7 +196,8 @@ class WSGIServer {
   error start();
   // Call from the main loop: reads what has arrived on the connections, answers complete requests (the
   // application runs inside this call and its response is sent before it returns, each send bounded by
-  // timeout_ms()), closes finished or timed-out connections and re-listens. Never waits for a request.
+  // timeout_ms(), so a client that stops reading is dropped within about twice that), closes finished or
+  // timed-out connections and re-listens. Never waits for a request.
   // runtime_error before start().
   //   server.update_poll();
   error update_poll();
@@ -198,7 +208,9 @@ class WSGIServer {
     m_app = application;
     m_ctx = context;
   }
-  // Request completion and per-send bound, milliseconds (default 20000, the seed's timeout).
+  // Request completion and per-send bound, milliseconds (default 20000, the seed's timeout); 0: no bound
+  // (requests may take for ever and sends block, as the seed's _readline: only for trusted clients).
+  //   server.set_timeout_ms(5000);
   void set_timeout_ms(std::uint32_t ms) { m_timeout_ms = ms; }
   std::uint32_t timeout_ms() const { return m_timeout_ms; }
   // Listening sockets start() opens: 1..max_sockets() - 1, 0 for the default; value_error otherwise,
@@ -217,11 +229,15 @@ class WSGIServer {
   friend class wsgi_response;
   enum class progress : std::uint8_t { waiting, done };
   error open_listener(int slot);
+  void relisten(int slot);
+  void set_send_timeout(socket_module::socket& conn) const;
   int find_ready();
   progress serve(int slot);
   void finish_connection(int slot);
   void respond_error(socket_module::socket& conn, int code);
+  int parse_request_line(std::string_view line);
   int parse_request(std::size_t head_begin, std::size_t head_end, std::size_t& content_length);
+  int check_partial_head(std::size_t begin);
 
   WIZNET5K* m_iface = nullptr;
   std::uint16_t m_port;
@@ -235,9 +251,15 @@ class WSGIServer {
   socket_module::socket m_slots[max_listeners];
   int m_current = -1;       // slot whose request is being read
   int m_next = 0;           // round-robin start for find_ready
-  std::uint64_t m_started_ms = 0;  // when m_current's request began to be read
+  std::uint64_t m_started_ms = 0;  // when m_current's connection was first seen
+  // Per slot: when its connection was first seen established (0: none yet), and whether it is closing
+  // (FIN sent, waiting for the client's) since m_closing_ms.
+  std::uint64_t m_seen_ms[max_listeners] = {};
+  std::uint64_t m_closing_ms[max_listeners] = {};
+  bool m_closing[max_listeners] = {};
   std::size_t m_req_len = 0;
   bool m_req_eof = false;
+  bool m_sent_continue = false;  // "100 Continue" went out for m_current's request
   char m_req[request_buffer_size];
   char m_resp[response_buffer_size];
   char m_server_name[16] = {};

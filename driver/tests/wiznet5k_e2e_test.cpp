@@ -110,19 +110,24 @@ struct wire_log {
   }
   std::size_t mark() const { return frames->size(); }
 
-  std::vector<seen_tcp> tcp(segment::port_id from = -1, std::size_t since = 0) const {
-    std::vector<seen_tcp> out;
+  // Calls f(frame, eth, ip) for each captured IPv4 packet of protocol `proto` (from port `from`, -1: any).
+  template <typename F>
+  void each_ipv4(std::uint8_t proto, segment::port_id from, std::size_t since, F f) const {
     for (std::size_t i = since; i < frames->size(); ++i) {
       const seen_frame& s = (*frames)[i];
       if (from >= 0 && s.from != from) continue;
       const auto e = parse_eth(s.f.data(), s.f.size());
       if (!e || e->ethertype != ethertype_ipv4) continue;
       const auto ip = parse_ipv4(e->payload, e->payload_len);
-      if (!ip || ip->h.proto != ip_proto_tcp) continue;
-      const auto t = parse_tcp(ip->payload, ip->payload_len, ip->h.src, ip->h.dst);
-      if (!t) continue;
-      out.push_back({s.t, s.from, e->dst, ip->h.src, ip->h.dst, t->h, t->payload_len});
+      if (ip && ip->h.proto == proto) f(s, *e, *ip);
     }
+  }
+  std::vector<seen_tcp> tcp(segment::port_id from = -1, std::size_t since = 0) const {
+    std::vector<seen_tcp> out;
+    each_ipv4(ip_proto_tcp, from, since, [&](const seen_frame& s, const eth_view& e, const ipv4_view& ip) {
+      const auto t = parse_tcp(ip.payload, ip.payload_len, ip.h.src, ip.h.dst);
+      if (t) out.push_back({s.t, s.from, e.dst, ip.h.src, ip.h.dst, t->h, t->payload_len});
+    });
     return out;
   }
   std::vector<seen_arp> arp(segment::port_id from = -1, std::size_t since = 0) const {
@@ -139,18 +144,12 @@ struct wire_log {
   }
   std::vector<seen_udp> udp(segment::port_id from = -1, std::size_t since = 0) const {
     std::vector<seen_udp> out;
-    for (std::size_t i = since; i < frames->size(); ++i) {
-      const seen_frame& s = (*frames)[i];
-      if (from >= 0 && s.from != from) continue;
-      const auto e = parse_eth(s.f.data(), s.f.size());
-      if (!e || e->ethertype != ethertype_ipv4) continue;
-      const auto ip = parse_ipv4(e->payload, e->payload_len);
-      if (!ip || ip->h.proto != ip_proto_udp) continue;
-      const auto u = parse_udp(ip->payload, ip->payload_len, ip->h.src, ip->h.dst);
-      if (!u) continue;
-      out.push_back({s.t, s.from, ip->h.src, ip->h.dst, u->src_port, u->dst_port,
-                     octets(u->payload, u->payload + u->payload_len)});
-    }
+    each_ipv4(ip_proto_udp, from, since, [&](const seen_frame& s, const eth_view&, const ipv4_view& ip) {
+      const auto u = parse_udp(ip.payload, ip.payload_len, ip.h.src, ip.h.dst);
+      if (u)
+        out.push_back({s.t, s.from, ip.h.src, ip.h.dst, u->src_port, u->dst_port,
+                       octets(u->payload, u->payload + u->payload_len)});
+    });
     return out;
   }
 };

@@ -729,17 +729,21 @@ void tcp_connection::abort() {
 void tcp_connection::pause_reading(bool paused) {
   if (m_paused == paused) return;
   m_paused = paused;
-  if (!paused && !m_rcv_buf.empty()) {
+  // A FIN held back behind data is pending too: the reader may have paused again inside the on_data of
+  // the flush that delivered that data, with nothing left buffered.
+  if (!paused && (!m_rcv_buf.empty() || m_peer_fin_pending)) {
     post([this] { flush_received(); });
   }
 }
 
 void tcp_connection::flush_received() {
-  if (m_paused || m_rcv_buf.empty()) return;
+  if (m_paused) return;
   const bool was_closed = advertised_window() < effective_mss();
-  octets data;
-  data.swap(m_rcv_buf);
-  if (on_data) on_data(data);
+  if (!m_rcv_buf.empty()) {
+    octets data;
+    data.swap(m_rcv_buf);
+    if (on_data) on_data(data);
+  }
   if (m_peer_fin_pending && !m_paused && m_rcv_buf.empty()) {
     m_peer_fin_pending = false;
     if (on_peer_fin) on_peer_fin();

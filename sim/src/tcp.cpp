@@ -385,12 +385,13 @@ void net_engine::tcp_segment_in(int n, const eth_view& eth, const ipv4_view& ip,
     cs.tx_ack = static_cast<std::uint16_t>(cs.tx_ack + data_acked);
     t.snd_una = h.ack;
     t.snd_wnd = h.window;
+    if (acked > 0) t.probe_out = false;  // the probe byte was taken
     if (t.probe_out && t.snd_wnd > 0) {
       // The window reopened. A probe byte the peer did not take (it was beyond a closed window) is sent
       // again with what follows, from the oldest unacknowledged byte, as BSD's tcp_output does; carrying
       // on after it would leave a one-byte hole that only the retransmission timer fills.
       t.probe_out = false;
-      if (t.snd_una != t.snd_nxt && !t.fin_sent) {
+      if (t.snd_nxt - t.snd_una == 1 && !t.fin_sent) {
         t.snd_nxt = t.snd_una;
         cs.tx_rd = cs.tx_ack;
         m_chip.sync_pointers(n);

@@ -37,16 +37,24 @@ std::optional<double> ms_to_seconds(std::optional<std::uint32_t> ms) {
   return static_cast<double>(*ms) / 1000.0;
 }
 
-bool is_any(const ip4& ip) { return ip == ip4{}; }
+bool is_any(const ip4& ip) {
+  return ip == ip4{};
+}
 
 }  // namespace
 
 // ---- module functions -----------------------------------------------------------------------------------
 
-void set_interface(WIZNET5K& iface) { g_iface = &iface; }
-WIZNET5K* get_interface() { return g_iface; }
+void set_interface(WIZNET5K& iface) {
+  g_iface = &iface;
+}
+WIZNET5K* get_interface() {
+  return g_iface;
+}
 
-std::optional<double> getdefaulttimeout() { return ms_to_seconds(g_default_timeout_ms); }
+std::optional<double> getdefaulttimeout() {
+  return ms_to_seconds(g_default_timeout_ms);
+}
 
 error setdefaulttimeout(std::optional<double> seconds) {
   if (!seconds) {
@@ -59,8 +67,12 @@ error setdefaulttimeout(std::optional<double> seconds) {
   return {};
 }
 
-std::optional<std::uint32_t> getdefaulttimeout_ms() { return g_default_timeout_ms; }
-void setdefaulttimeout_ms(std::optional<std::uint32_t> ms) { g_default_timeout_ms = ms; }
+std::optional<std::uint32_t> getdefaulttimeout_ms() {
+  return g_default_timeout_ms;
+}
+void setdefaulttimeout_ms(std::optional<std::uint32_t> ms) {
+  g_default_timeout_ms = ms;
+}
 
 result<ip4> inet_aton(const char* text) {
   if (text == nullptr) return fail(errc::value_error, "inet_aton: null address");
@@ -73,7 +85,8 @@ const char* inet_ntoa(const ip4& ip, char out[16]) {
 }
 
 result<ip4> gethostbyname(const char* hostname) {
-  if (hostname == nullptr || hostname[0] == '\0') return fail(errc::value_error, "gethostbyname: empty host name");
+  if (hostname == nullptr || hostname[0] == '\0')
+    return fail(errc::value_error, "gethostbyname: empty host name");
   // A dotted quad is its own answer (the seed's _is_ipv4_string), and needs no interface.
   const auto dotted = WIZNET5K::unpretty_ip(hostname);
   if (dotted) return dotted;
@@ -81,7 +94,8 @@ result<ip4> gethostbyname(const char* hostname) {
   return g_iface->get_host_by_name(hostname);
 }
 
-result<addrinfo> getaddrinfo(const char* host, std::uint16_t port, int family, int type, int proto, int flags) {
+result<addrinfo> getaddrinfo(const char* host, std::uint16_t port, int family, int type, int proto,
+                             int flags) {
   (void)family;  // AF_INET is the only family (the seed hard-codes it too)
   (void)flags;
   addrinfo ai;
@@ -124,7 +138,9 @@ socket::socket(int family, int type, int proto)
 socket::socket(WIZNET5K* iface, int sn, int type, std::optional<std::uint32_t> timeout_ms)
     : m_iface(iface), m_sn(sn), m_type(type), m_timeout_ms(timeout_ms), m_connected(true) {}
 
-socket::~socket() { (void)close(); }
+socket::~socket() {
+  (void)close();
+}
 
 socket::socket(socket&& other) noexcept
     : m_iface(other.m_iface),
@@ -202,11 +218,17 @@ error socket::usable() const {
   return fail(errc::runtime_error, "Socket is closed.");
 }
 
-error socket::wait_step(std::uint64_t start_ms, const char* what) {
+std::uint64_t socket::now_us() {
+  return m_iface->board().micros();
+}
+
+// Timed in microseconds: with millis() a wait that began late in one millisecond could end up to 1 ms
+// before its timeout.
+error socket::wait_step(std::uint64_t start_us, const char* what) {
   hal& board = m_iface->board();
   if (m_timeout_ms) {
     if (*m_timeout_ms == 0) return fail(errc::would_block, k_would_block);
-    if (board.millis() - start_ms >= *m_timeout_ms) return fail(errc::timeout_error, what);
+    if (now_us() - start_us >= std::uint64_t{*m_timeout_ms} * 1000u) return fail(errc::timeout_error, what);
   }
   board.sleep_ms(k_poll_ms);
   return {};
@@ -220,7 +242,8 @@ error socket::bind(const address& local) {
   if (!is_any(local.ip)) {
     const auto mine = m_iface->ip_address();
     if (!mine) return mine.err;
-    if (mine.value != local.ip) return fail(errc::value_error, "Address must be 0.0.0.0 or the configured IP address.");
+    if (mine.value != local.ip)
+      return fail(errc::value_error, "Address must be 0.0.0.0 or the configured IP address.");
   }
   if (m_type == SOCK_DGRAM) {
     // A UDP server never calls listen(): open the chip socket on the port now, as the seed does.
@@ -275,7 +298,7 @@ accept_result socket::accept() {
     return r;
   }
   const auto listen_port = static_cast<std::uint16_t>(m_bound_port);
-  const std::uint64_t start = m_iface->board().millis();
+  const std::uint64_t start = now_us();
   ip4 peer_ip{};
   for (;;) {
     const auto st = m_iface->socket_status(m_sn);
@@ -339,6 +362,12 @@ error socket::connect(const address& remote) {
   if (auto e = usable()) return e;
   if (m_listening) return fail(errc::runtime_error, "connect() on a listening socket.");
   if (m_type == SOCK_STREAM) {
+    // A live connection is not re-opened: socket_open would accept CLOSE_WAIT and drop the connection
+    // without a FIN or RST, leaving the peer waiting (Python: EISCONN).
+    const auto st = m_iface->socket_status(m_sn);
+    if (!st) return st.err;
+    if (st.value == SNSR_SOCK_ESTABLISHED || st.value == SNSR_SOCK_CLOSE_WAIT)
+      return fail(errc::runtime_error, "Socket is already connected.");
     if (m_bound_port > 0) m_iface->src_port = static_cast<std::uint16_t>(m_bound_port);
     const error e = m_iface->socket_connect(m_sn, remote.ip, remote.port, SNMR_TCP);
     m_iface->src_port = 0;
@@ -400,7 +429,9 @@ result<std::size_t> socket::read_stable16(std::uint16_t reg) {
   return static_cast<std::size_t>(b[0] << 8 | b[1]);
 }
 
-result<std::size_t> socket::tx_free() { return read_stable16(SN_TX_FSR); }
+result<std::size_t> socket::tx_free() {
+  return read_stable16(SN_TX_FSR);
+}
 
 result<std::size_t> socket::send(const void* data, std::size_t n) {
   if (auto e = usable()) return e;
@@ -410,33 +441,57 @@ result<std::size_t> socket::send(const void* data, std::size_t n) {
     if (!m_connected) return fail(errc::connection_error, "Destination address required (connect() first).");
     return send_datagram(data, n, m_peer);
   }
-  const std::uint64_t start = m_iface->board().millis();
+  const std::uint64_t start = now_us();
   for (;;) {
-    const auto st = m_iface->socket_status(m_sn);
-    if (!st) return st.err;
-    if (st.value != SNSR_SOCK_ESTABLISHED && st.value != SNSR_SOCK_CLOSE_WAIT)
-      return fail(errc::connection_error, m_connected ? "Connection closed or reset." : k_not_connected);
-    const auto free = tx_free();
-    if (!free) return free.err;
-    if (free.value > 0) {
-      std::size_t k = n < free.value ? n : free.value;
-      if (k > k_max_write) k = k_max_write;
-      return m_iface->socket_write(m_sn, static_cast<const std::uint8_t*>(data), k);
+    std::size_t k = 0;
+    for (;;) {
+      const auto st = m_iface->socket_status(m_sn);
+      if (!st) return st.err;
+      if (st.value != SNSR_SOCK_ESTABLISHED && st.value != SNSR_SOCK_CLOSE_WAIT)
+        return fail(errc::connection_error, m_connected ? "Connection closed or reset." : k_not_connected);
+      const auto free = tx_free();
+      if (!free) return free.err;
+      if (free.value > 0) {
+        k = n < free.value ? n : free.value;
+        if (k > k_max_write) k = k_max_write;
+        break;
+      }
+      if (auto e = wait_step(start, "send timed out")) return e;
     }
-    if (auto e = wait_step(start, "send timed out")) return e;
+    // socket_write first waits for the SEND_OK of an earlier SEND still in flight (a peer that stopped
+    // reading), then writes and SENDs; it reports timeout_error only when nothing of this call reached
+    // the chip, and n once the SEND is issued even if SEND_OK is late. The socket's timeout bounds its
+    // waits (1 ms when non-blocking: the earlier SEND must be done by now).
+    std::uint32_t write_timeout_ms = 0;  // None: the driver's own bound (the chip's TCP timeout)
+    if (m_timeout_ms) {
+      const std::uint64_t spent_ms = (now_us() - start) / 1000u;
+      const std::uint64_t left = *m_timeout_ms > spent_ms ? *m_timeout_ms - spent_ms : 0;
+      write_timeout_ms = left > 1 ? static_cast<std::uint32_t>(left) : 1u;
+    }
+    const auto sent =
+        m_iface->socket_write(m_sn, static_cast<const std::uint8_t*>(data), k, write_timeout_ms);
+    if (sent || sent.err.code != errc::timeout_error) return sent;
+    // Nothing was taken. Blocking (None): keep waiting; the chip ends a connection whose peer never
+    // reads again, which the status check reports.
+    if (!m_timeout_ms) continue;
+    if (*m_timeout_ms == 0) return fail(errc::would_block, k_would_block);
+    return fail(errc::timeout_error, "send timed out");
   }
 }
 
 result<std::size_t> socket::send_datagram(const void* data, std::size_t n, const address& to) {
   if (n > k_max_write) return fail(errc::value_error, "Datagram too large for the socket buffer.");
   if (auto e = set_destination(to)) return e;
-  const std::uint64_t start = m_iface->board().millis();
+  const std::uint64_t start = now_us();
   for (;;) {
     const auto free = tx_free();
     if (!free) return free.err;
     if (free.value >= n) break;  // a datagram goes whole or not at all
     if (auto e = wait_step(start, "send timed out")) return e;
   }
+  // No caller bound here: socket_write then waits for SEND_OK (or the chip's ARP TIMEOUT, reported as 0)
+  // before returning, so no SEND is ever left in flight when the next datagram rewrites Sn_DIPR/Sn_DPORT
+  // (the chip reads them while it resolves and sends).
   return m_iface->socket_write(m_sn, static_cast<const std::uint8_t*>(data), n);
 }
 
@@ -472,7 +527,7 @@ result<std::size_t> socket::sendto(const void* data, std::size_t n, const char* 
 // ---- socket: receiving ------------------------------------------------------------------------------------
 
 result<std::size_t> socket::recv_stream(std::uint8_t* buf, std::size_t n) {
-  const std::uint64_t start = m_iface->board().millis();
+  const std::uint64_t start = now_us();
   for (;;) {
     // Sn_SR first, Sn_RX_RSR second. Everything the peer sent before and with its FIN is in the receive
     // buffer by the time Sn_SR reads CLOSE_WAIT, so "CLOSE_WAIT, then nothing waiting" read in this
@@ -497,7 +552,8 @@ result<std::size_t> socket::recv_stream(std::uint8_t* buf, std::size_t n) {
         if (!m_connected) return fail(errc::connection_error, k_not_connected);
         // Without a FIN first the chip closes only on RST or its retransmission timeout.
         const auto ir = m_iface->read_snir(m_sn);
-        if (ir && (ir.value & SNIR_TIMEOUT) != 0) return fail(errc::connection_error, "Connection timed out.");
+        if (ir && (ir.value & SNIR_TIMEOUT) != 0)
+          return fail(errc::connection_error, "Connection timed out.");
         return fail(errc::connection_error, "Connection reset by peer.");
       }
       default:
@@ -508,7 +564,7 @@ result<std::size_t> socket::recv_stream(std::uint8_t* buf, std::size_t n) {
 }
 
 result<std::size_t> socket::recv_datagram(std::uint8_t* buf, std::size_t n, address* from) {
-  const std::uint64_t start = m_iface->board().millis();
+  const std::uint64_t start = now_us();
   for (;;) {
     const auto st = m_iface->socket_status(m_sn);
     if (!st) return st.err;
@@ -531,7 +587,9 @@ result<std::size_t> socket::recv_datagram(std::uint8_t* buf, std::size_t n, addr
   }
 }
 
-result<std::size_t> socket::recv(void* buf, std::size_t bufsize) { return recv_into(buf, bufsize, 0); }
+result<std::size_t> socket::recv(void* buf, std::size_t bufsize) {
+  return recv_into(buf, bufsize, 0);
+}
 
 result<std::size_t> socket::recv_into(void* buf, std::size_t buflen, std::size_t nbytes) {
   if (auto e = usable()) return e;
@@ -544,7 +602,9 @@ result<std::size_t> socket::recv_into(void* buf, std::size_t buflen, std::size_t
   return recv_datagram(out, want, nullptr);
 }
 
-result<recvfrom_result> socket::recvfrom(void* buf, std::size_t bufsize) { return recvfrom_into(buf, bufsize, 0); }
+result<recvfrom_result> socket::recvfrom(void* buf, std::size_t bufsize) {
+  return recvfrom_into(buf, bufsize, 0);
+}
 
 result<recvfrom_result> socket::recvfrom_into(void* buf, std::size_t buflen, std::size_t nbytes) {
   if (auto e = usable()) return e;
@@ -587,9 +647,13 @@ error socket::settimeout(std::optional<double> seconds) {
   return {};
 }
 
-std::optional<double> socket::gettimeout() const { return ms_to_seconds(m_timeout_ms); }
+std::optional<double> socket::gettimeout() const {
+  return ms_to_seconds(m_timeout_ms);
+}
 
-void socket::settimeout_ms(std::optional<std::uint32_t> ms) { m_timeout_ms = ms; }
+void socket::settimeout_ms(std::optional<std::uint32_t> ms) {
+  m_timeout_ms = ms;
+}
 
 void socket::setblocking(bool flag) {
   if (flag)
@@ -598,7 +662,9 @@ void socket::setblocking(bool flag) {
     m_timeout_ms = 0;
 }
 
-bool socket::getblocking() const { return !(m_timeout_ms && *m_timeout_ms == 0); }
+bool socket::getblocking() const {
+  return !(m_timeout_ms && *m_timeout_ms == 0);
+}
 
 error socket::setsockopt(int level, int optname, int value) {
   (void)value;

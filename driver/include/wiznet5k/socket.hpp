@@ -62,8 +62,12 @@ struct address {
   ip4 ip{};
   std::uint16_t port = 0;
 };
-inline bool operator==(const address& a, const address& b) { return a.ip == b.ip && a.port == b.port; }
-inline bool operator!=(const address& a, const address& b) { return !(a == b); }
+inline bool operator==(const address& a, const address& b) {
+  return a.ip == b.ip && a.port == b.port;
+}
+inline bool operator!=(const address& a, const address& b) {
+  return !(a == b);
+}
 
 // ---- module functions ---------------------------------------------------------------------------------
 
@@ -127,8 +131,8 @@ struct addrinfo {
 // The seed returns a one-element list; this returns that element. `family` is ignored (AF_INET is the
 // only one), type/proto are copied into the entry, flags are unused. host null or "" means 0.0.0.0.
 //   auto ai = sm::getaddrinfo("example.com", 80); if (ai) s.connect(ai->sockaddr);
-result<addrinfo> getaddrinfo(const char* host, std::uint16_t port, int family = 0, int type = 0, int proto = 0,
-                             int flags = 0);
+result<addrinfo> getaddrinfo(const char* host, std::uint16_t port, int family = 0, int type = 0,
+                             int proto = 0, int flags = 0);
 
 class socket;
 
@@ -174,7 +178,8 @@ class socket {
   //   s.bind("", 8080);
   error bind(const char* host, std::uint16_t port);
   // Starts listening on the bound port (SOCK_STREAM only). runtime_error "Use bind to set the port before
-  // listen!" when unbound. `backlog` is ignored: one hardware socket holds one connection.
+  // listen!" when unbound; value_error when bound to port 0 (unlike Python, no ephemeral listening port:
+  // a server names its port). `backlog` is ignored: one hardware socket holds one connection.
   //   s.listen();
   error listen(int backlog = 0);
   // Waits (per the timeout) for a connection on the listening socket and returns it as a new socket with
@@ -188,8 +193,10 @@ class socket {
   accept_result accept();
 
   // Python's connect((host, port)). SOCK_STREAM: opens and connects (from the bound port if bind() was
-  // called), waiting for ESTABLISHED; connection_error when refused or closed, timeout_error when the
-  // chip's retransmission timer gave up (RTR x RCR, as the seed: the socket timeout does not shorten it).
+  // called), waiting for ESTABLISHED; connection_error when refused or closed (or the link is down),
+  // timeout_error when the chip gave up (ARP: RTR x (RCR + 1); SYN: its TCP retransmission timeout; as
+  // the seed, the socket timeout does not shorten it); runtime_error on a live connection (connect again
+  // after a failed attempt is fine).
   // SOCK_DGRAM: sets the default destination for send() and opens the socket (from the bound port).
   //   if (auto e = s.connect({{10, 0, 0, 2}, 7})) ...
   error connect(const address& remote);
@@ -197,11 +204,18 @@ class socket {
   //   s.connect("example.com", 80);
   error connect(const char* host, std::uint16_t port);
 
-  // Sends what fits: waits (per the timeout) until the chip's TX buffer has room for at least one byte,
-  // then writes min(n, free space, 2048) bytes and returns how many (a partial send; sendall() loops).
-  // SOCK_DGRAM: one datagram to the connected address, all of it (value_error above 2048 bytes; 0 when
-  // the chip's ARP failed, as the seed). connection_error when the connection is closed or reset (or a
-  // SOCK_DGRAM socket was never connected); would_block / timeout_error when no room came.
+  // Sends what fits: waits (per the timeout) until the chip's TX buffer has room for at least one byte
+  // and the chip has finished the previous SEND, then writes min(n, free space, 2048) bytes and returns
+  // how many (a partial send; sendall() loops). Once the bytes are in the chip they count as sent: the
+  // wait for their SEND_OK is bounded by the timeout (1 ms when non-blocking), so a peer that stops
+  // reading makes the *next* send() wait (None), would_block (0) or time out (t), never this one fail
+  // after the fact (which would have the caller send the same bytes twice).
+  // SOCK_DGRAM: one datagram to the connected address, all of it (value_error above 2048 bytes), and
+  // whatever the timeout it waits until the chip has sent it (SEND_OK) so that the next datagram's
+  // destination can be written: with an address that does not answer ARP that is the chip's ARP timeout,
+  // RTR x (RCR + 1), 1.8 s by default, and the result is 0 (as the seed). connection_error when the
+  // connection is closed or reset (or a SOCK_DGRAM socket was never connected); would_block /
+  // timeout_error when no room came.
   //   auto n = s.send(data, len);
   result<std::size_t> send(const void* data, std::size_t n);
   // Sends everything, calling send() until done (Python's sendall; an extension over the seed). The
@@ -209,7 +223,7 @@ class socket {
   //   s.sendall(data, len);
   error sendall(const void* data, std::size_t n);
   // SOCK_DGRAM: sends one datagram to `to` (opening the socket on the bound port, or a random one, first
-  // if needed). runtime_error on a SOCK_STREAM socket.
+  // if needed), as send() does. runtime_error on a SOCK_STREAM socket.
   //   s.sendto("ping", 4, {{10, 0, 0, 2}, 7});
   result<std::size_t> sendto(const void* data, std::size_t n, const address& to);
   result<std::size_t> sendto(const void* data, std::size_t n, const char* host, std::uint16_t port);
@@ -249,7 +263,9 @@ class socket {
   // connection_error when not connected.
   //   auto p = s.getpeername();
   result<address> getpeername();
-  // Bytes waiting to be read (for SOCK_DGRAM: the next datagram's payload).
+  // Bytes waiting to be read. SOCK_DGRAM: what the chip holds less one 8-byte datagram header (as the
+  // seed's socket_available; with several datagrams queued it is more than the next one's payload: the
+  // chip has no register for that).
   //   if (*s.available() > 0) ...
   result<std::size_t> available();
   // Python's setsockopt: only (SOL_SOCKET, SO_REUSEADDR) is known and has no effect (the chip lets any
@@ -272,9 +288,10 @@ class socket {
   // Adopts hardware socket sn (an accepted connection).
   socket(WIZNET5K* iface, int sn, int type, std::optional<std::uint32_t> timeout_ms);
   error usable() const;
-  // One step of a wait that began at start_ms: would_block (timeout 0), timeout_error (expired) or ok
-  // after a short sleep.
-  error wait_step(std::uint64_t start_ms, const char* what);
+  std::uint64_t now_us();
+  // One step of a wait that began at start_us (now_us()): would_block (timeout 0), timeout_error
+  // (expired) or ok after a short sleep.
+  error wait_step(std::uint64_t start_us, const char* what);
   result<std::size_t> read_stable16(std::uint16_t reg);
   result<std::size_t> tx_free();
   error set_destination(const address& to);
@@ -289,10 +306,10 @@ class socket {
   int m_type = SOCK_STREAM;
   int m_proto = 0;
   std::optional<std::uint32_t> m_timeout_ms;
-  std::int32_t m_bound_port = -1;   // bind()'s port, -1: unbound
+  std::int32_t m_bound_port = -1;  // bind()'s port, -1: unbound
   bool m_listening = false;
-  bool m_connected = false;         // connect() or accept() succeeded (TCP), connect() (UDP)
-  address m_peer{};                 // UDP: the connect() destination
+  bool m_connected = false;  // connect() or accept() succeeded (TCP), connect() (UDP)
+  address m_peer{};          // UDP: the connect() destination
   error m_open_error{};
 };
 

@@ -98,7 +98,9 @@ class DHCP {
   // Keeps the lease. Non-blocking (default): does what is due now, one step, and returns without waiting:
   // nothing before T1; at T1 / T2 sends the renewing / rebinding REQUEST; later calls read the answer or
   // retransmit; at expiry drops the address and starts a new acquisition, one step per call (DISCOVER,
-  // then OFFER -> REQUEST, then ACK -> BOUND). Returns ok, or: timeout_error when an acquisition exchange
+  // then OFFER -> REQUEST, then ACK -> BOUND). The one wait left is the chip's own: a unicast renewing
+  // REQUEST to a server that no longer answers ARP returns after the chip's ARP timeout (RTR x (RCR + 1),
+  // 1.8 s at the defaults), as every send through the chip does. Returns ok, or: timeout_error when an acquisition exchange
   // just gave up (the next call starts over), connection_error when a NAK just arrived (state INIT, chip
   // unconfigured), runtime_error from the chip/socket layer.
   // Blocking: runs those steps, sleeping on the HAL between them, until BOUND (ok) or an acquisition gives

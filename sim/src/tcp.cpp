@@ -128,6 +128,14 @@ void net_engine::tcp_rto_expired(int n) {
       const std::uint16_t len = std::min<std::uint16_t>(unacked, t.mss);
       tcp_emit(n, TCP_ACK | TCP_PSH, t.snd_una,
                tx_data(n, cs.tx_ack, static_cast<std::uint16_t>(cs.tx_ack + len)));
+      if (!t.fin_sent && len < unacked) {
+        // Go back: what followed the resent segment was presumably lost with it, so the next output
+        // continues right after it (as BSD resets snd_nxt on a timeout) instead of after everything once
+        // sent, which would leave each later segment to wait out a retransmission timer of its own.
+        t.snd_nxt = t.snd_una + len;
+        cs.tx_rd = static_cast<std::uint16_t>(cs.tx_ack + len);
+        m_chip.sync_pointers(n);
+      }
     } else if (t.snd_wnd == 0 && cs.tx_rd != cs.tx_wr) {
       // Zero-window probe (spec §6.3, MAME): one byte beyond the closed window.
       tcp_emit(n, TCP_ACK, t.snd_nxt, tx_data(n, cs.tx_rd, static_cast<std::uint16_t>(cs.tx_rd + 1)));

@@ -243,6 +243,29 @@ TEST(tcp_data, a_probe_byte_the_peer_refused_is_sent_again_when_the_window_reope
   EXPECT_EQ(b.ir(0) & Sn_IR_SENDOK, Sn_IR_SENDOK);
 }
 
+TEST(tcp_data, after_a_timeout_the_segments_that_followed_the_resent_one_go_out_on_its_ack) {
+  tcp_bench b;
+  b.connect(0);
+  b.out.clear();
+  b.send(0, data_of(2048));
+  b.settle();
+  ASSERT_EQ(b.out.size(), 2u) << "1460 + 588, both lost";
+  b.out.clear();
+  b.settle(ms(250));  // the retransmission timer resends the oldest segment
+  ASSERT_EQ(b.out.size(), 1u);
+  EXPECT_EQ(b.last_tcp().h.seq, b.iss + 1);
+  EXPECT_EQ(b.last_tcp().payload_len, 1460u);
+  b.out.clear();
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 1461);
+  b.settle();
+  ASSERT_EQ(b.out.size(), 1u) << "the lost tail goes out with the ACK, not after another timeout";
+  EXPECT_EQ(b.last_tcp().h.seq, b.iss + 1461);
+  EXPECT_EQ(b.last_tcp().payload_len, 588u);
+  b.peer_send(TCP_ACK, b.peer_seq, b.iss + 2049);
+  b.settle();
+  EXPECT_EQ(b.ir(0) & Sn_IR_SENDOK, Sn_IR_SENDOK);
+}
+
 TEST(tcp_data, unacknowledged_data_is_retransmitted_then_times_out) {
   tcp_bench b;
   b.connect(0);

@@ -7,7 +7,7 @@ cd "$WIZSIM_ROOT"
 
 # Everything the default build needs on a fresh Debian 12 machine.
 WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev libgtest-dev libgmock-dev
-                 libbenchmark-dev)
+                 libbenchmark-dev libyaml-cpp-dev)
 # What ci/test needs on top:
 # tshark: the wire-validity test checks captured frames with Wireshark's dissectors (wireshark-common's
 # debconf question "install-setuid" defaults to false under DEBIAN_FRONTEND=noninteractive).
@@ -17,7 +17,7 @@ WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev
 # iputils-ping, bind9-dnsutils (dig), python3 (http.server); iproute2 (ip, ss) and procps (sysctl) to set
 # up the tap.
 WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev dnsmasq-base busybox curl iproute2 iputils-ping
-                      bind9-dnsutils procps python3)
+                      bind9-dnsutils procps python3 libxml2-utils)
 
 wizsim_log() { printf '==> %s\n' "$*" >&2; }
 

@@ -15,7 +15,7 @@ WIZSIM_PACKAGES=(build-essential cmake ninja-build pkgconf ccache git libfmt-dev
 # The real-network bridge tests (harness/tests/bridge/, each in its own throw-away namespaces): the real
 # peers dnsmasq-base (DHCP + DNS; not `dnsmasq`, which adds a host-wide service), busybox (udhcpc), curl,
 # iputils-ping, bind9-dnsutils (dig), python3 (http.server); iproute2 (ip, ss) and procps (sysctl) to set
-# up the tap.
+# up the tap. libxml2-utils: xmllint validates the runner's JUnit output against its schema.
 WIZSIM_TEST_PACKAGES=(tshark clang libclang-rt-14-dev dnsmasq-base busybox curl iproute2 iputils-ping
                       bind9-dnsutils procps python3 libxml2-utils)
 

@@ -273,6 +273,9 @@ class checker {
   }
 
   std::map<std::string, peer_info> peers;
+  // Sockets opened by tcp_listen (what tcp_accept may name) and connections opened by peer_tcp_connect
+  // (what peer_received may name), in step order.
+  std::set<std::string> listeners, conns;
 
  private:
   std::string m_file;
@@ -289,6 +292,9 @@ const std::vector<std::string> k_errors = {"value_error", "runtime_error", "conn
 const std::vector<std::string> k_states = {"closed",      "init",     "listen",  "synsent",   "synrecv",
                                            "established", "fin_wait", "closing", "time_wait", "close_wait",
                                            "last_ack",    "udp",      "macraw"};
+// A peer_tcp_connect connection as the peer sees it (run.cpp names them the same way).
+const std::vector<std::string> k_peer_conn_states = {"connecting", "open",  "closing",
+                                                     "closed",     "reset", "refused"};
 const std::vector<std::string> k_dhcp_states = {"init",  "selecting", "requesting",
                                                 "bound", "renewing",  "rebinding"};
 
@@ -599,11 +605,12 @@ void check_frames(checker& c, const Node& n, const std::string& what, bool windo
 }
 
 const std::vector<std::string> k_actions = {
-    "begin",       "set_ifconfig", "set_retry",    "dhcp",           "maintain_dhcp", "dns",
-    "http_get",    "http_post",    "tcp_connect",  "tcp_send",       "tcp_recv",      "tcp_close",
-    "udp_sendto",  "udp_recvfrom", "close",        "socket_status",  "open_sockets",  "wsgi_serve",
-    "link_down",   "link_up",      "wait",         "dhcp_behaviour", "dns_behaviour", "macraw_open",
-    "macraw_send", "macraw_recv",  "macraw_close", "udp_multicast",  "peer_udp_send"};
+    "begin",       "set_ifconfig",    "set_retry",    "dhcp",           "maintain_dhcp", "dns",
+    "http_get",    "http_post",       "tcp_connect",  "tcp_send",       "tcp_recv",      "tcp_close",
+    "udp_sendto",  "udp_recvfrom",    "close",        "socket_status",  "open_sockets",  "wsgi_serve",
+    "link_down",   "link_up",         "wait",         "dhcp_behaviour", "dns_behaviour", "macraw_open",
+    "macraw_send", "macraw_recv",     "macraw_close", "udp_multicast",  "peer_udp_send", "tcp_listen",
+    "tcp_accept",  "peer_tcp_connect"};
 
 void check_data_source(checker& c, const Node& n, const std::string& what, bool required) {
   if (n["data"] && n["size"]) c.err(n["size"], what + " takes 'data' or 'size', not both");
@@ -641,8 +648,24 @@ void check_step_expect(checker& c, const Node& e, const std::string& action) {
   only("data", {"tcp_recv", "udp_recvfrom", "macraw_recv"});
   if (e["stream"]) c.bytes(e["stream"], "expected stream");
   only("stream", {"tcp_recv"});
-  if (e["from"]) c.string(e["from"], "expected from");
-  only("from", {"udp_recvfrom"});
+  if (const Node f = e["from"]; f && action == "tcp_accept") {
+    // The peer's address, with or without its port: ip, ip:port, peer or peer:port.
+    if (c.scalar(f, "expected from (a peer or an ip, optionally :port)")) {
+      const std::string t = f.Scalar();
+      const auto colon = t.rfind(':');
+      if (colon != std::string::npos) {
+        const std::uint64_t port = parse_uint(t.substr(colon + 1)).value_or(0);
+        if (port == 0 || port > 65535) c.err(f, "bad port in expected from '" + t + "' (expected 1..65535)");
+      }
+      const std::string h = t.substr(0, colon);
+      if (!parse_ip(h) && !c.peers.count(h))
+        c.err(f, "expected from (a peer or an ip, optionally :port), got '" + t +
+                     "' (peers: " + c.peer_names() + ")");
+    }
+  } else if (f) {
+    c.string(f, "expected from");
+  }
+  only("from", {"udp_recvfrom", "tcp_accept"});
   if (e["sent"]) c.count(e["sent"], "expected sent");
   only("sent", {"tcp_send", "udp_sendto", "macraw_send", "peer_udp_send"});
   if (e["state"]) c.one_of(e["state"], "expected state", k_states);
@@ -815,6 +838,44 @@ void check_step(checker& c, const Node& s, std::set<std::string>& sockets) {
       socket_ref(Node("tcp"), "tcp_close");
     else if (c.map(v, w, {"socket"}))
       socket_ref(v["socket"] ? v["socket"] : Node("tcp"), "tcp_close socket");
+  } else if (action == "tcp_listen") {
+    if (c.map(v, w, {"socket", "port"}, {"port"})) {
+      if (v["socket"]) c.string(v["socket"], "tcp_listen socket");
+      if (v["port"]) c.integer(v["port"], "tcp_listen port", 1, 65535);
+      const std::string name = v["socket"] && v["socket"].IsScalar() ? v["socket"].Scalar() : "server";
+      sockets.insert(name);
+      c.listeners.insert(name);
+    }
+  } else if (action == "tcp_accept") {
+    if (!empty_ok(v) && c.map(v, w, {"socket", "as", "timeout"})) {
+      if (v["as"]) c.string(v["as"], "tcp_accept as");
+      if (v["timeout"]) c.duration(v["timeout"], "tcp_accept timeout");
+    }
+    // The default listener name is reported at the step (a made-up node has no position).
+    const bool named = v.IsMap() && v["socket"];
+    const Node l = named ? v["socket"] : Node("server");
+    const Node at = named ? v["socket"] : s;
+    if (c.scalar(l, "tcp_accept socket (a socket name)")) {
+      if (!sockets.count(l.Scalar()))
+        c.err(at, "unknown socket '" + l.Scalar() + "' in tcp_accept socket (no earlier step opens it)");
+      else if (!c.listeners.count(l.Scalar()))
+        c.err(at, "socket '" + l.Scalar() + "' in tcp_accept socket is not listening (tcp_listen opens one)");
+    }
+    sockets.insert(v.IsMap() && v["as"] && v["as"].IsScalar() ? v["as"].Scalar() : "tcp");
+  } else if (action == "peer_tcp_connect") {
+    if (c.map(v, w, {"peer", "to", "as", "send", "close", "at", "port"}, {"peer", "to"})) {
+      if (v["peer"]) c.peer_with(v["peer"], "peer_tcp_connect peer", "");
+      if (v["to"]) c.integer(v["to"], "peer_tcp_connect to (the chip's port)", 1, 65535);
+      if (v["as"]) c.string(v["as"], "peer_tcp_connect as");
+      if (const Node d = v["send"];
+          d && !d.IsScalar() && c.map(d, "peer_tcp_connect send", {"size"}, {"size"}))
+        if (d["size"]) c.size(d["size"], "peer_tcp_connect send size");
+      if (v["close"]) c.boolean(v["close"], "peer_tcp_connect close");
+      if (v["at"]) c.duration(v["at"], "peer_tcp_connect at");
+      if (v["port"]) c.integer(v["port"], "peer_tcp_connect port", 1, 65535);
+      const Node as = v["as"] ? v["as"] : v["peer"];
+      if (as && as.IsScalar()) c.conns.insert(as.Scalar());
+    }
   } else if (action == "udp_sendto") {
     if (c.map(v, w, {"to", "data", "size", "socket", "port"}, {"to"})) {
       if (v["to"]) c.endpoint(v["to"], "udp_sendto to");
@@ -914,7 +975,8 @@ void check_step(checker& c, const Node& s, std::set<std::string>& sockets) {
 
 void check_expect(checker& c, const Node& n, const std::set<std::string>& sockets) {
   if (!n.IsSequence()) return c.err(n, "expected expect (a list of checks), got " + checker::kind_of(n));
-  const std::vector<std::string> kinds = {"frames", "peer", "sockets_closed", "socket", "time", "faults"};
+  const std::vector<std::string> kinds = {"frames", "peer",   "sockets_closed", "socket",
+                                          "time",   "faults", "peer_received"};
   for (const auto& e : n) {
     if (!c.map(e, "a scenario expectation", kinds)) continue;
     if (e.size() != 1) {
@@ -934,7 +996,18 @@ void check_expect(checker& c, const Node& n, const std::set<std::string>& socket
       if (v["state"]) c.one_of(v["state"], "expected state", k_states);
     } else if (k == "time")
       c.time_range(v, "expected time");
-    else if (k == "faults") {
+    else if (k == "peer_received") {
+      if (!c.map(v, "a peer_received expectation", {"conn", "bytes", "state"}, {"conn"})) continue;
+      if (v["conn"] && c.scalar(v["conn"], "peer_received conn (a connection name)") &&
+          !c.conns.count(v["conn"].Scalar()))
+        c.err(v["conn"],
+              "unknown connection '" + v["conn"].Scalar() + "' in peer_received conn" +
+                  suggest(v["conn"].Scalar(), {c.conns.begin(), c.conns.end()}) +
+                  " (no peer_tcp_connect step opens it; connections: " +
+                  (c.conns.empty() ? std::string("none") : join({c.conns.begin(), c.conns.end()})) + ")");
+      if (v["bytes"]) c.bytes(v["bytes"], "peer_received bytes");
+      if (v["state"]) c.one_of(v["state"], "peer_received state", k_peer_conn_states);
+    } else if (k == "faults") {
       if (!c.map(v, "a faults expectation",
                  {"link", "considered", "dropped", "delayed", "duplicated", "reordered", "corrupted",
                   "truncated"}))

@@ -102,6 +102,29 @@ const char* dhcp_state_name(std::uint8_t s) {
   }
 }
 
+// A peer_tcp_connect connection as the peer's TCP sees it (the words of docs/scenarios.md).
+std::string peer_conn_state(const peer_conn& c) {
+  // A scheduled connect the peer's stack rejected (its source port in use) never left the peer.
+  if (!c.conn) return c.end_reason.empty() ? "connecting" : "refused";
+  if (c.conn->state() == tcp_state::closed) {
+    const std::string& why = c.conn->close_reason();
+    if (why.empty()) return "connecting";  // the connect is scheduled, no SYN yet
+    if (why == "closed") return "closed";
+    if (why == "connection refused") return "refused";
+    return "reset";  // reset by the chip, aborted, retransmission timeout
+  }
+  switch (c.conn->state()) {
+    case tcp_state::syn_sent:
+      return "connecting";
+    case tcp_state::established:
+      return "open";
+    case tcp_state::time_wait:
+      return "closed";  // both sides have finished; only the 2MSL wait is left
+    default:
+      return "closing";  // one side has sent its FIN
+  }
+}
+
 // Printable excerpt of received bytes for failure messages.
 std::string excerpt(const std::string& s, std::size_t max = 60) {
   std::string out = "\"";
@@ -370,6 +393,7 @@ void executor::run_steps() {
     if (o.body) summary += " body=" + std::to_string(o.body->size()) + "B";
     if (o.data) summary += " data=" + std::to_string(o.data->size()) + "B";
     if (o.sent) summary += " sent=" + std::to_string(*o.sent);
+    if (o.from) summary += " from=" + *o.from;
     if (o.state) summary += " state=" + *o.state;
     if (o.opened) summary += " opened=" + std::to_string(*o.opened);
     log("step " + std::to_string(index) + " " + action + ": " + summary + " (elapsed " + show_time(t1 - t0) +
@@ -457,10 +481,13 @@ std::vector<std::string> executor::check_step(const std::string& action, const N
   if (e["from"]) {
     if (!o.from)
       missing("from");
-    else if (*o.from != m_w.resolve_host(e["from"].Scalar()) && *o.from != e["from"].Scalar()) {
-      const auto [h, port] = endpoint(e["from"].Scalar());
-      if (*o.from != h + ":" + std::to_string(port))
-        p.push_back("expected from " + e["from"].Scalar() + ", got " + *o.from);
+    else {
+      // Without ":port" only the host is compared (an accepted peer's port is usually ephemeral).
+      const std::string want = e["from"].Scalar();
+      const bool match = want.find(':') == std::string::npos
+                             ? o.from->substr(0, o.from->rfind(':')) == m_w.resolve_host(want)
+                             : *o.from == endpoint(want).first + ":" + std::to_string(endpoint(want).second);
+      if (!match) p.push_back("expected from " + want + ", got " + *o.from);
     }
   }
   auto count = [&](const char* key, const std::optional<std::uint64_t>& got) {
@@ -583,6 +610,75 @@ outcome executor::act(const std::string& action, const Node& v) {
     const auto [host, port] = endpoint(to);
     if (auto e = s->connect(host.c_str(), port)) o = outcome::fail(e);
     m_w.sockets[as] = std::move(s);  // kept even on failure, so socket_status can look at it
+  } else if (action == "tcp_listen") {
+    const std::string name = get_str(v, "socket", "server");
+    m_w.sockets.erase(name);
+    auto s = std::make_unique<sm::socket>(sm::AF_INET, sm::SOCK_STREAM);
+    if (!*s) return outcome::fail(s->open_error());
+    if (auto e = s->bind("", static_cast<std::uint16_t>(get_uint(v, "port", 0))))
+      o = outcome::fail(e);
+    else if (auto e2 = s->listen())
+      o = outcome::fail(e2);
+    m_w.sockets[name] = std::move(s);  // kept even on failure, so socket_status can look at it
+  } else if (action == "tcp_accept") {
+    sm::socket* l = socket_named(get_str(v, "socket", "server"));
+    if (!l) return outcome::fail(errc::runtime_error, "no such socket (closed by an earlier step)");
+    l->settimeout_ms(ms_of(get_dur(v, "timeout", seconds(10))));
+    auto a = l->accept();
+    if (!a.ok()) return outcome::fail(a.err);
+    const std::string as = get_str(v, "as", "tcp");
+    o.from = to_string(from_w(a.from.ip)) + ":" + std::to_string(a.from.port);
+    m_w.received[as].clear();
+    m_w.sockets[as] = std::make_unique<sm::socket>(std::move(a.conn));
+  } else if (action == "peer_tcp_connect") {
+    // Starts the connection (now or at `at`) and returns at once: the chip sees the SYN while a later
+    // step waits (tcp_accept). The peer sends and closes once connected and keeps what it receives.
+    const std::string peer_name = v["peer"].Scalar();
+    peer_host* host = m_w.peer(peer_name)->host.get();
+    if (host->ip() == 0)
+      return outcome::fail(errc::runtime_error, "peer " + peer_name + " has no IP address");
+    auto cfg = eth.ifconfig();
+    if (!cfg) return outcome::fail(cfg.err);
+    const ip4_addr dst = from_w(cfg->ip);
+    if (dst == 0) return outcome::fail(errc::runtime_error, "the chip has no IP address yet");
+    const auto port = static_cast<std::uint16_t>(get_uint(v, "to", 0));
+    const auto local = static_cast<std::uint16_t>(get_uint(v, "port", 0));
+    std::string data;
+    if (const Node d = v["send"])
+      data = d.IsScalar() ? d.Scalar() : pattern_bytes("tcp", get_size(d, "size", 0));
+    const bool close = get_bool(v, "close", false);
+    auto rec = std::make_shared<peer_conn>();
+    rec->peer = peer_name;
+    m_w.peer_conns[get_str(v, "as", peer_name)] = rec;
+    std::weak_ptr<peer_conn> wr = rec;
+    auto start = [wr, host, dst, port, local, data, close] {
+      auto r = wr.lock();
+      if (!r) return;
+      try {
+        r->conn = host->tcp_connect(dst, port, local);
+      } catch (const std::exception& e) {
+        r->end_reason = e.what();  // e.g. that local port is already in use
+        return;
+      }
+      r->conn->on_data = [wr](const octets& d) {
+        if (auto rr = wr.lock()) rr->received.append(d.begin(), d.end());
+      };
+      r->conn->on_connected = [wr, data, close] {
+        auto rr = wr.lock();
+        if (!rr || !rr->conn) return;
+        if (!data.empty()) rr->conn->send(data);
+        if (close) rr->conn->close();
+      };
+    };
+    const ps_t at = get_dur(v, "at", 0);
+    if (at > now()) {
+      m_w.sched->at(at, start);
+    } else {
+      start();
+      if (!rec->end_reason.empty())
+        return outcome::fail(errc::runtime_error,
+                             "peer " + peer_name + " cannot connect: " + rec->end_reason);
+    }
   } else if (action == "tcp_send") {
     sm::socket* s = socket_named(get_str(v, "socket", "tcp"));
     if (!s) return outcome::fail(errc::runtime_error, "no such socket (closed by an earlier step)");
@@ -1134,6 +1230,27 @@ void executor::check_scenario() {
       }
       if (state != v["state"].Scalar())
         p.push_back("expected socket " + name + " in state " + v["state"].Scalar() + ", got " + state);
+    } else if (kind == "peer_received") {
+      const std::string conn = v["conn"].Scalar();
+      auto it = m_w.peer_conns.find(conn);
+      if (it == m_w.peer_conns.end()) {
+        p.push_back("expected connection " + conn + ", but its peer_tcp_connect step did not run");
+      } else {
+        const peer_conn& pc = *it->second;
+        if (v["bytes"])
+          if (auto s =
+                  check_bytes(v["bytes"], pc.received, "what " + pc.peer + " received on connection " + conn);
+              !s.empty())
+            p.push_back(s);
+        if (v["state"]) {
+          const std::string st = peer_conn_state(pc);
+          if (st != v["state"].Scalar())
+            p.push_back("expected connection " + conn + " " + v["state"].Scalar() + ", got " + st +
+                        (pc.conn && !pc.conn->close_reason().empty() ? " (" + pc.conn->close_reason() + ")"
+                         : pc.end_reason.empty()                     ? std::string()
+                                                                     : " (" + pc.end_reason + ")"));
+        }
+      }
     } else if (kind == "faults") {
       const fault_stats& fs = m_w.seg->faults(m_w.port_of(get_str(v, "link", "chip"))).stats();
       const std::pair<const char*, std::uint64_t> facts[] = {

@@ -440,6 +440,7 @@ void world::teardown() {
     sockets.clear();  // closes them through the driver
   } catch (...) {
   }
+  peer_conns.clear();  // before the hosts that own the connections
   peers.clear();
   eth.reset();
   hal.reset();

@@ -141,6 +141,16 @@ struct peer_slot {
   std::unique_ptr<http_client> client;  // created on demand (wsgi_serve)
 };
 
+// A TCP connection a peer opened to the chip (peer_tcp_connect): what the peer received on it and how it
+// ended, for the peer_received expectation. The connection's callbacks hold only a weak pointer to this
+// record (the record owns the connection: no cycle).
+struct peer_conn {
+  std::string peer;
+  tcp_ptr conn;            // null until the (possibly scheduled) connect starts
+  std::string received;    // in-order data from the chip
+  std::string end_reason;  // the peer TCP's close reason once finished ("" while not)
+};
+
 struct frame_record {
   ps_t t;
   segment::port_id from;
@@ -182,6 +192,8 @@ struct world {
   std::map<std::string, std::string> received;
   // UDP sockets opened at register level in multicast mode (udp_multicast): name -> hardware socket.
   std::map<std::string, int> multicast;
+  // Connections peers opened to the chip (peer_tcp_connect), by their `as` name.
+  std::map<std::string, std::shared_ptr<peer_conn>> peer_conns;
   std::vector<frame_record> frames;
   bool frames_overflow = false;
   bool macraw_open = false;

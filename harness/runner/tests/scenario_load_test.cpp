@@ -239,3 +239,53 @@ expect:
   EXPECT_GT(loaded, 0);
   EXPECT_GT(rejected, 0);
 }
+
+TEST(ScenarioLoad, TcpServerStepsReferenceListenersAndConnectionsByName) {
+  const std::string head = "name: t\npeers:\n  - {name: alice, ip: 10.0.0.2}\nsteps:\n";
+  // accept on a name no step opened, and on a socket that is not listening.
+  EXPECT_EQ(only_error(head + "  - tcp_accept: {socket: lsn, as: c}\n"),
+            "s.yaml:5:26: unknown socket 'lsn' in tcp_accept socket (no earlier step opens it)");
+  EXPECT_EQ(only_error(head + "  - tcp_connect: {to: \"alice:7\", as: c}\n  - tcp_accept: {socket: c}\n"),
+            "s.yaml:6:26: socket 'c' in tcp_accept socket is not listening (tcp_listen opens one)");
+  // Without `socket` the default listener `server` is meant; the error is at the step.
+  EXPECT_EQ(only_error(head + "  - tcp_accept: {timeout: 1s}\n"),
+            "s.yaml:5:5: unknown socket 'server' in tcp_accept socket (no earlier step opens it)");
+  // The accepted connection is a socket later steps can name; an unknown one is still an error.
+  EXPECT_EQ(
+      only_error(head + "  - tcp_listen: {port: 80}\n  - tcp_accept: {as: conn}\n  - tcp_recv: {socket: "
+                        "conn}\n  - tcp_send: {socket: con, data: x}\n"),
+      "s.yaml:8:24: unknown socket 'con' in tcp_send socket (no earlier step opens it)");
+  // peer_received names a peer_tcp_connect connection, with a suggestion for a near miss.
+  EXPECT_EQ(only_error(head + "  - peer_tcp_connect: {peer: alice, to: 80, as: client}\nexpect:\n  - "
+                              "peer_received: {conn: clinet, bytes: x}\n"),
+            "s.yaml:7:27: unknown connection 'clinet' in peer_received conn (did you mean 'client'?) (no "
+            "peer_tcp_connect step opens it; connections: client)");
+  // Without `as` the connection is named after its peer.
+  EXPECT_EQ(
+      only_error(head + "  - peer_tcp_connect: {peer: alice, to: 80}\nexpect:\n  - peer_received: {conn: "
+                        "alice, state: clsoed}\n"),
+      "s.yaml:7:41: expected peer_received state (one of: connecting, open, closing, closed, reset, "
+      "refused), got 'clsoed' (did you mean 'closed'?)");
+}
+
+TEST(ScenarioLoad, TcpServerStepSettingsAreChecked) {
+  const std::string head = "name: t\npeers:\n  - {name: alice, ip: 10.0.0.2}\nsteps:\n";
+  EXPECT_EQ(only_error(head + "  - tcp_listen: {socket: s}\n"),
+            "s.yaml:5:17: missing key 'port' in tcp_listen");
+  EXPECT_EQ(only_error(head + "  - tcp_listen: {port: 70000}\n"),
+            "s.yaml:5:24: expected tcp_listen port between 1 and 65535, got 70000");
+  EXPECT_EQ(only_error(head + "  - peer_tcp_connect: {peer: bob, to: 80}\n"),
+            "s.yaml:5:30: unknown peer 'bob' in peer_tcp_connect peer (peers: alice)");
+  EXPECT_EQ(only_error(head + "  - peer_tcp_connect: {peer: alice, to: 80, send: {sise: 3}}\n"),
+            "2 errors:\n  s.yaml:5:52: unknown key 'sise' in peer_tcp_connect send (did you mean 'size'?); "
+            "expected one of: size\n  s.yaml:5:51: missing key 'size' in peer_tcp_connect send");
+  EXPECT_EQ(only_error(head + "  - peer_tcp_connect: {peer: alice, to: 80, clsoe: true}\n"),
+            "s.yaml:5:45: unknown key 'clsoe' in peer_tcp_connect (did you mean 'close'?); expected one of: "
+            "peer, to, as, send, close, at, port");
+  // `from` of an accept is a peer or an ip, optionally with a port.
+  EXPECT_EQ(only_error(head + "  - tcp_listen: {port: 80}\n  - tcp_accept: {}\n    expect: {from: bob}\n"),
+            "s.yaml:7:20: expected from (a peer or an ip, optionally :port), got 'bob' (peers: alice)");
+  EXPECT_EQ(
+      only_error(head + "  - tcp_listen: {port: 80}\n  - tcp_accept: {}\n    expect: {from: \"alice:0\"}\n"),
+      "s.yaml:7:20: bad port in expected from 'alice:0' (expected 1..65535)");
+}

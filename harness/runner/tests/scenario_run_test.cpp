@@ -473,3 +473,63 @@ TEST(ScenarioRunFailures, AnArtifactsDirectoryThatCannotBeCreatedIsAFailureNotAC
   ASSERT_EQ(r.failures.size(), 1u);
   EXPECT_EQ(r.failures[0].rfind("a.yaml: cannot write artifacts: ", 0), 0u) << r.failures[0];
 }
+
+namespace {
+// A TCP server on the chip: alice connects at 9 s (while the chip waits in accept) and sends "ping"
+// without closing; bob connects to a port nobody listens on.
+const char* k_tcp_server = R"(name: tcp-server
+peers:
+  - {name: alice, ip: 10.0.0.2}
+  - {name: bob, ip: 10.0.0.3}
+steps:
+  - begin: {dhcp: false}
+  - set_ifconfig: {ip: 10.0.0.50}
+  - tcp_listen: {port: 7000}
+  - peer_tcp_connect: {peer: alice, to: 7000, send: ping, at: 9s}
+  - peer_tcp_connect: {peer: bob, to: 7001, as: late}
+  - tcp_accept: {timeout: 5s}
+    expect: {from: alice, elapsed: "1.29s..1.31s"}
+  - tcp_recv: {size: 4}
+    expect: {data: ping}
+  - tcp_send: {data: pong}
+  - tcp_close: tcp
+  - close: server
+expect:
+  - peer_received: {conn: alice, bytes: pong, state: closing}
+  - peer_received: {conn: late, bytes: "", state: refused}
+  - sockets_closed: true
+)";
+}  // namespace
+
+TEST(ScenarioRun, ATcpServerAcceptsAPeersConnectionAndThePeerKeepsWhatItReceived) {
+  const auto r = run_text(k_tcp_server);
+  EXPECT_TRUE(r.passed) << all(r);
+  EXPECT_NE(r.log.find("tcp_accept: ok from=10.0.0.2:"), std::string::npos) << r.log;
+}
+
+TEST(ScenarioRunFailures, WhatAPeerReceivedOnItsConnectionIsCheckedWithItsState) {
+  std::string text = k_tcp_server;
+  text.replace(text.find("bytes: pong, state: closing"), 27, "bytes: pang, state: open");
+  const auto r = run_text(text);
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(r.failures.size(), 2u) << all(r);
+  EXPECT_EQ(r.failures[0],
+            "t.yaml:19: expect peer_received {conn: alice, bytes: pang, state: open}: expected what alice "
+            "received on connection alice \"pang\" (4 bytes), got \"pong\" (4 bytes)");
+  EXPECT_EQ(
+      r.failures[1],
+      "t.yaml:19: expect peer_received {conn: alice, bytes: pang, state: open}: expected connection alice "
+      "open, got closing");
+}
+
+TEST(ScenarioRunFailures, AnAcceptFromTheWrongPeerFails) {
+  std::string text = k_tcp_server;
+  text.replace(text.find("from: alice"), 11, "from: bob");
+  const auto r = run_text(text);
+  EXPECT_FALSE(r.passed);
+  ASSERT_EQ(r.failures.size(), 1u) << all(r);
+  EXPECT_EQ(r.failures[0].rfind(
+                "t.yaml:11: step 6 (tcp_accept {timeout: 5s}): expected from bob, got 10.0.0.2:", 0),
+            0u)
+      << r.failures[0];
+}

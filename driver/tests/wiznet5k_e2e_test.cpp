@@ -263,6 +263,17 @@ struct rstn_sampler {
   ps_t low_time() const { return s->low; }
 };
 
+// A DHCP server handing out 10.0.0.100-120 with the given router, DNS server (none when 0) and lease.
+dhcp_server_config pool_config(ip4_addr router = 0, ip4_addr dns = 0, std::uint32_t lease_s = 3600) {
+  dhcp_server_config cfg;
+  cfg.pool_first = ip4(10, 0, 0, 100);
+  cfg.pool_last = ip4(10, 0, 0, 120);
+  cfg.router = router;
+  if (dns != 0) cfg.dns = {dns};
+  cfg.lease_time = lease_s;
+  return cfg;
+}
+
 }  // namespace
 
 // =====================================================================================================
@@ -379,10 +390,7 @@ TEST(Wiznet5kOnChipBegin, WithDhcpAndTheLinkNeverUpBeginFailsWithAConnectionErro
 TEST(Wiznet5kOnChipBegin, WithDhcpAndALinkThatComesUpLateTheLeaseIsStillObtained) {
   bare_lan t(13, /*wire_reset=*/false);
   peer_host server_host(t.seg, test::peer_cfg("dhcpd", ip4(10, 0, 0, 1), 1));
-  dhcp_server_config cfg;
-  cfg.pool_first = ip4(10, 0, 0, 100);
-  cfg.pool_last = ip4(10, 0, 0, 120);
-  dhcp_server server(server_host, cfg);
+  dhcp_server server(server_host, pool_config());
   t.seg.set_link_up(t.chip_port, false);
   t.seg.schedule_link(t.chip_port, t.sched.now() + seconds(10), true);
   const auto e = t.eth.begin(true);
@@ -397,13 +405,7 @@ TEST(Wiznet5kOnChipBegin, WithDhcpAndALinkThatComesUpLateTheLeaseIsStillObtained
 TEST(Wiznet5kOnChipBegin, WithDhcpTheLeaseFromTheServerIsAppliedToTheChip) {
   bare_lan t(17);
   peer_host server_host(t.seg, test::peer_cfg("dhcpd", ip4(10, 0, 0, 1), 1));
-  dhcp_server_config cfg;
-  cfg.pool_first = ip4(10, 0, 0, 100);
-  cfg.pool_last = ip4(10, 0, 0, 120);
-  cfg.router = ip4(10, 0, 0, 254);
-  cfg.dns = {ip4(10, 0, 0, 53)};
-  cfg.lease_time = 600;
-  dhcp_server server(server_host, cfg);
+  dhcp_server server(server_host, pool_config(ip4(10, 0, 0, 254), ip4(10, 0, 0, 53), 600));
   const wiznet5k::mac6 mac{0x02, 0x08, 0xDC, 0x00, 0x00, 0x77};
   const auto e = t.eth.begin(true, mac, "probe-{}");
   ASSERT_TRUE(e.ok()) << e.message;
@@ -729,13 +731,7 @@ TEST(Wiznet5kOnChipSockets, GetSocketHandsOutClosedSocketsReservesAndRunsOut) {
 TEST(Wiznet5kOnChipDhcp, SetDhcpLeasesAndMaintainDhcpLeaseRenewsAtT1WithoutBlocking) {
   chip_lan t(23);
   peer_host server_host(t.seg, test::peer_cfg("dhcpd", ip4(10, 0, 0, 1), 1));
-  dhcp_server_config cfg;
-  cfg.pool_first = ip4(10, 0, 0, 100);
-  cfg.pool_last = ip4(10, 0, 0, 120);
-  cfg.router = ip4(10, 0, 0, 1);
-  cfg.dns = {ip4(10, 0, 0, 1)};
-  cfg.lease_time = 120;  // T1 60 s
-  dhcp_server server(server_host, cfg);
+  dhcp_server server(server_host, pool_config(ip4(10, 0, 0, 1), ip4(10, 0, 0, 1), 120));  // T1 60 s
 
   // Without a lease, maintenance is a no-op: nothing on the wire.
   std::size_t mark = t.wire.mark();
